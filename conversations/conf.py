@@ -1,0 +1,32 @@
+"""Project settings with their defaults, read at call time so tests can override them."""
+
+from typing import Any
+
+from django.conf import settings
+
+DEFAULTS: dict[str, Any] = {
+    # A frame larger than this is rejected (its first bytes are kept with the reason).
+    "REPLAY_MAX_FRAME_BYTES": 1024 * 1024,
+    # How much of a rejected frame's text is kept.
+    "REPLAY_REJECTED_KEEP_BYTES": 1024 * 1024,
+    # Incomplete multi-part rrweb batches: seconds before they expire, and bounds.
+    "REPLAY_PART_TTL": 3600,
+    "REPLAY_PENDING_MAX_BATCHES_PER_CONVERSATION": 64,
+    "REPLAY_PENDING_MAX_BYTES_PER_CONVERSATION": 64 * 1024 * 1024,
+    "REPLAY_PENDING_MAX_BYTES": 512 * 1024 * 1024,
+    # A connection that sends this many rejected frames within the window is cut off (4429).
+    "REPLAY_REJECT_LIMIT": 100,
+    "REPLAY_REJECT_WINDOW": 60,
+    # Frames are written in groups: at most this many per transaction, and a group waits at
+    # most this long (seconds) for more frames before it is written even without a ping.
+    "REPLAY_FLUSH_MAX_FRAMES": 200,
+    "REPLAY_FLUSH_MAX_BYTES": 8 * 1024 * 1024,
+    "REPLAY_FLUSH_DELAY": 0.05,
+    # zstd level for stored rrweb events.
+    "REPLAY_ZSTD_LEVEL": 6,
+}
+
+
+def get(name: str) -> Any:
+    """Return the project setting `name`, falling back to its default."""
+    return getattr(settings, name, DEFAULTS[name])

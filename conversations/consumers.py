@@ -1,0 +1,144 @@
+"""WebSocket consumers: transport only; parsing lives in protocol, storing in ingest."""
+
+import asyncio
+import logging
+import time
+from collections import deque
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.db import DatabaseError
+
+from conversations import conf, ingest
+from conversations.keys import ingest_key_authenticate
+from conversations.protocol import dumps
+
+logger = logging.getLogger(__name__)
+
+CLOSE_UNAUTHORISED = 4401
+CLOSE_TOO_MANY_REJECTED = 4429
+CLOSE_SERVER_ERROR = 1011
+
+
+def _key_from_scope(scope: dict) -> str:
+    for name, value in scope.get("headers", []):
+        if name.lower() == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    return (query.get("key") or [""])[0]
+
+
+class IngestConsumer(AsyncWebsocketConsumer):
+    """Accept frames from an authorised source and store them in groups.
+
+    Frames are buffered and written in one transaction per group; a group is written when a
+    ping (or a check queue position) arrives, when it is full, or a moment after its first
+    frame. Groups are written one after another, so a ping is answered only once every frame
+    before it is committed. While a group is written the next one is already being read.
+    """
+
+    async def connect(self) -> None:
+        self.source = await database_sync_to_async(ingest_key_authenticate)(
+            _key_from_scope(self.scope)
+        )
+        await self.accept()
+        if self.source is None:
+            await self.close(code=CLOSE_UNAUTHORISED)
+            return
+        self.buffer: list[ingest.Item] = []
+        self.buffer_bytes = 0
+        self.last_flush: asyncio.Task | None = None
+        self.in_flight: deque[asyncio.Task] = deque()
+        self.rejected_at: deque[float] = deque()
+        self.timer: asyncio.TimerHandle | None = None
+        self.closing = False
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.source is None or self.closing:
+            return
+        if text_data is not None:
+            item = ingest.item_from_text(text_data)
+        else:
+            item = ingest.item_from_binary(bytes_data or b"")
+        self.buffer.append(item)
+        self.buffer_bytes += item.size
+        envelope = item.envelope
+        urgent = envelope is not None and envelope.type in ("ping", "check queue position")
+        if (
+            urgent
+            or len(self.buffer) >= conf.get("REPLAY_FLUSH_MAX_FRAMES")
+            or self.buffer_bytes >= conf.get("REPLAY_FLUSH_MAX_BYTES")
+        ):
+            self._flush()
+        elif self.timer is None:
+            self.timer = asyncio.get_running_loop().call_later(
+                conf.get("REPLAY_FLUSH_DELAY"), self._flush
+            )
+        # Back-pressure: stop reading while two groups are already waiting for the database.
+        while len(self.in_flight) > 2:
+            await asyncio.wait([self.in_flight[0]])
+
+    def _flush(self) -> asyncio.Task | None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if not self.buffer:
+            return self.last_flush
+        items, self.buffer, self.buffer_bytes = self.buffer, [], 0
+        task = asyncio.ensure_future(self._write(self.last_flush, items))
+        self.last_flush = task
+        self.in_flight.append(task)
+        task.add_done_callback(self.in_flight.remove)
+        return task
+
+    async def _write(self, previous: asyncio.Task | None, items: list[ingest.Item]) -> bool:
+        if previous is not None and not await previous:
+            return False
+        if self.closing:
+            return False
+        try:
+            outcomes = await database_sync_to_async(ingest.items_apply)(items, source=self.source)
+        except DatabaseError:
+            # Nothing of this group is committed: close without answering its ping, so the
+            # client keeps the frames and sends them again.
+            logger.exception("database failure while storing frames; closing with 1011")
+            self.closing = True
+            await self.close(code=CLOSE_SERVER_ERROR)
+            return False
+        for outcome in outcomes:
+            if outcome.reply is not None:
+                await self.send(text_data=dumps(outcome.reply))
+            if outcome.status == ingest.REJECTED:
+                self.rejected_at.append(time.monotonic())
+        await self._check_flood()
+        return True
+
+    async def _check_flood(self) -> None:
+        window = conf.get("REPLAY_REJECT_WINDOW")
+        now = time.monotonic()
+        while self.rejected_at and self.rejected_at[0] < now - window:
+            self.rejected_at.popleft()
+        limit = conf.get("REPLAY_REJECT_LIMIT")
+        if len(self.rejected_at) >= limit and not self.closing:
+            logger.warning(
+                "source %s sent %d rejected frames in %ss; cutting it off",
+                self.source,
+                len(self.rejected_at),
+                window,
+            )
+            self.closing = True
+            await self.close(code=CLOSE_TOO_MANY_REJECTED)
+
+    async def disconnect(self, code: int) -> None:
+        if getattr(self, "source", None) is None:
+            return
+        # Frames already received are stored even though no ping will acknowledge them.
+        last = self._flush()
+        if last is not None:
+            try:
+                await last
+            except Exception:  # the boundary: log, the frames are for the client to re-send
+                logger.exception("failed to store frames of a closed connection")

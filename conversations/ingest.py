@@ -1,0 +1,977 @@
+"""Services that store what sources send: one frame, or a group of frames in one transaction.
+
+The consumer parses each frame (protocol.parse_frame) and hands this module a list of
+`Item`s in arrival order. `items_apply` writes them all in one transaction, each frame in its
+own savepoint, so a frame that turns out to conflict is kept aside as a rejected frame without
+disturbing its neighbours, and a database failure rolls back the whole group: the consumer then
+closes without acknowledging it, and the client re-sends.
+"""
+
+import hashlib
+import json
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import Count, F, Min, Sum, Value
+from django.db.models.functions import Coalesce, Greatest, Least
+from django.utils import timezone
+
+from conversations import conf, rrweb
+from conversations.models import (
+    Conversation,
+    IngestKey,
+    Message,
+    MessageEdit,
+    Participant,
+    PendingPart,
+    QueueStatus,
+    RejectedFrame,
+    RRWebBatch,
+    TimelineEvent,
+)
+from conversations.protocol import (
+    AddCoupon,
+    AddItem,
+    ConversationEventQueuePosition,
+    ConversationEventRRWeb,
+    ConversationEventTyping,
+    ConversationMessage,
+    ConversationParticipant,
+    ConversationSummary,
+    ConversationWebchatQueueStatus,
+    Envelope,
+    ProtocolError,
+    QueueEntry,
+    ReadMessage,
+    WebchatContext,
+    build_ping,
+    build_queue_position,
+    parse_frame,
+)
+from conversations.selectors import batch_events_json
+
+logger = logging.getLogger(__name__)
+
+STORED = "stored"
+DUPLICATE = "duplicate"
+PENDING = "pending"
+REJECTED = "rejected"
+
+
+@dataclass(slots=True)
+class Item:
+    """One frame as received: its envelope when it parsed, else the rejection to keep."""
+
+    text: str | None
+    received_at: datetime
+    size: int
+    envelope: Envelope | None = None
+    binary: bytes | None = None
+    reject_kind: str | None = None
+    reject_reason: str | None = None
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What became of one item, and the reply the source is owed for it, if any."""
+
+    status: str
+    reason: str = ""
+    conversation_uuid: str = ""
+    reply: dict | None = None
+
+
+@dataclass
+class Context:
+    """State shared by the items of one group: the source, caches and counter deltas."""
+
+    source: IngestKey | None
+    conversations: dict[str, Conversation] = field(default_factory=dict)
+    deltas: dict[int, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
+    notifications: list[tuple[str, dict]] = field(default_factory=list)
+
+
+def item_from_text(text: str, *, received_at: datetime | None = None) -> Item:
+    """Parse one text frame into an Item, turning protocol errors into a rejection."""
+    received_at = received_at or timezone.now()
+    size = len(text.encode("utf-8", "surrogatepass"))
+    max_bytes = conf.get("REPLAY_MAX_FRAME_BYTES")
+    if size > max_bytes:
+        return Item(
+            text=text,
+            received_at=received_at,
+            size=size,
+            reject_kind=RejectedFrame.Kind.TOO_LARGE,
+            reject_reason=f"frame is {size} bytes, over the limit of {max_bytes} bytes",
+        )
+    try:
+        envelope = parse_frame(text)
+    except ProtocolError as exc:
+        return Item(
+            text=text,
+            received_at=received_at,
+            size=size,
+            reject_kind=RejectedFrame.Kind.INVALID,
+            reject_reason=str(exc),
+        )
+    return Item(text=text, received_at=received_at, size=size, envelope=envelope)
+
+
+def item_from_binary(data: bytes, *, received_at: datetime | None = None) -> Item:
+    """Wrap a binary frame, which the protocol does not allow, as a rejection."""
+    return Item(
+        text=None,
+        binary=data,
+        received_at=received_at or timezone.now(),
+        size=len(data),
+        reject_kind=RejectedFrame.Kind.BINARY,
+        reject_reason="binary frames are not part of the protocol: send each envelope as JSON text",
+    )
+
+
+def items_apply(items: list[Item], *, source: IngestKey | None) -> list[Outcome]:
+    """Store a group of items in one transaction and return one outcome per item, in order."""
+    pending_expire()
+    ctx = Context(source=source)
+    outcomes: list[Outcome] = []
+    with transaction.atomic():
+        for item in items:
+            outcomes.append(_item_apply(item, ctx))
+        _counters_write(ctx)
+        if ctx.source is not None:
+            IngestKey.objects.filter(pk=ctx.source.pk).update(last_used_at=timezone.now())
+    return outcomes
+
+
+def frame_apply(text: str, *, source: IngestKey | None = None) -> Outcome:
+    """Parse and store one text frame in its own transaction."""
+    return items_apply([item_from_text(text)], source=source)[0]
+
+
+def _item_apply(item: Item, ctx: Context) -> Outcome:
+    if item.reject_kind:
+        uuid = item.envelope.conversation_uuid if item.envelope else _guess_uuid(item.text)
+        _reject(item, ctx, kind=item.reject_kind, reason=item.reject_reason or "", uuid=uuid)
+        return Outcome(REJECTED, item.reject_reason or "", uuid or "")
+    envelope = item.envelope
+    assert envelope is not None
+    try:
+        try:
+            with transaction.atomic():
+                return _envelope_apply(envelope, item, ctx)
+        except IntegrityError:
+            # Another connection stored the same key between our check and our insert; now
+            # that its row is visible, applying again finds a duplicate or a conflict.
+            ctx.conversations.clear()
+            with transaction.atomic():
+                return _envelope_apply(envelope, item, ctx)
+    except Rejection as rejection:
+        uuid = envelope.conversation_uuid or ""
+        _reject(item, ctx, kind=rejection.kind, reason=rejection.reason, uuid=uuid)
+        return Outcome(REJECTED, rejection.reason, uuid)
+    except DatabaseError:
+        raise
+    except Exception as exc:  # a bug in a service must not lose the frame: keep it aside.
+        logger.exception("failed to apply a frame; kept as rejected")
+        uuid = envelope.conversation_uuid or ""
+        reason = f"server error while storing this frame: {type(exc).__name__}: {exc}"
+        _reject(item, ctx, kind=RejectedFrame.Kind.ERROR, reason=reason, uuid=uuid)
+        return Outcome(REJECTED, reason, uuid)
+
+
+class Rejection(Exception):
+    """Raised inside a service to roll back its savepoint and keep the frame aside."""
+
+    def __init__(self, kind: str, reason: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
+        self.reason = reason
+
+
+def _conflict(reason: str) -> Rejection:
+    return Rejection(RejectedFrame.Kind.CONFLICT, reason)
+
+
+def _envelope_apply(envelope: Envelope, item: Item, ctx: Context) -> Outcome:
+    uuid = envelope.conversation_uuid or ""
+    if envelope.type == "ping":
+        return Outcome(STORED, reply=build_ping())
+    if envelope.type == "check queue position":
+        return Outcome(STORED, conversation_uuid=uuid, reply=queue_position_for(uuid))
+    if envelope.type == "message":
+        conversation = conversation_get_or_create(ctx, uuid=uuid, arn=envelope.conversation_arn)
+        status = message_store(ctx, conversation, envelope.message, item)
+        return Outcome(status, conversation_uuid=uuid)
+    event_type = envelope.event_type or ""
+    payload = envelope.payload
+    if event_type == "queue status update" and isinstance(payload, ConversationWebchatQueueStatus):
+        queue_status_store(payload, item)
+        if not uuid:
+            return Outcome(STORED)
+    if not uuid:
+        # Only event types we do not model may come without a conversation: keep them raw.
+        reason = f"event_type {event_type!r} without conversation_uuid is kept, not applied"
+        raise Rejection(RejectedFrame.Kind.INVALID, reason)
+    conversation = conversation_get_or_create(ctx, uuid=uuid, arn=envelope.conversation_arn)
+    if event_type == "rrweb" and isinstance(payload, ConversationEventRRWeb):
+        return Outcome(rrweb_store(ctx, conversation, payload, item), conversation_uuid=uuid)
+    if event_type == "updated message" and isinstance(payload, ConversationMessage):
+        status = message_edit_store(ctx, conversation, payload, item)
+        return Outcome(status, conversation_uuid=uuid)
+    if isinstance(payload, ConversationSummary):
+        conversation_summary_apply(conversation, payload, event_type=event_type, item=item)
+    if envelope.participant is not None:
+        participant_merge(conversation, envelope.participant, event_type=event_type)
+    status = timeline_event_store(ctx, conversation, envelope, item)
+    return Outcome(status, conversation_uuid=uuid)
+
+
+# Conversations and summaries ---------------------------------------------------------------
+
+
+def conversation_get_or_create(ctx: Context, *, uuid: str, arn: str | None = None) -> Conversation:
+    """Return the conversation `uuid`, creating it on first sight."""
+    conversation = ctx.conversations.get(uuid)
+    if conversation is None:
+        conversation, _ = Conversation.objects.get_or_create(uuid=uuid)
+        ctx.conversations[uuid] = conversation
+    if arn and not conversation.arn:
+        conversation.arn = arn
+        Conversation.objects.filter(pk=conversation.pk).update(arn=arn)
+    return conversation
+
+
+def _rank(summary: ConversationSummary) -> str:
+    # Summaries carry no version: the newer is the one with the later last message, then the
+    # higher message count, then closed over open. Encoded as a string that sorts that way.
+    moment = summary.last_message_dts or summary.start_dts
+    stamp = moment.astimezone(UTC).strftime("%Y%m%d%H%M%S%f") if moment else "0" * 20
+    return f"{stamp}|{summary.message_count or 0:010d}|{int(bool(summary.closed))}"
+
+
+def conversation_summary_apply(
+    conversation: Conversation, summary: ConversationSummary, *, event_type: str, item: Item
+) -> bool:
+    """Apply a summary unless the stored one is newer; return whether it was applied."""
+    rank = _rank(summary)
+    updates: dict = {}
+    if event_type == "conversation closed" and conversation.closed_dts is None:
+        updates["closed_dts"] = item.received_at
+        updates["closed"] = True
+    applied = rank >= conversation.summary_rank
+    if applied:
+        updates.update(
+            summary=summary.raw,
+            summary_rank=rank,
+            arn=summary.conversation_arn or conversation.arn,
+            merchant_id=summary.merchant_id or conversation.merchant_id,
+            medium=summary.medium or conversation.medium,
+            start_dts=summary.start_dts or conversation.start_dts,
+            visible=summary.visible,
+            unread_messages=summary.unread_messages,
+            last_message_dts=summary.last_message_dts,
+            last_interactive_message_dts=summary.last_interactive_message_dts,
+            customer_first_message_unresponded_to_dts=(
+                summary.customer_first_message_unresponded_to_dts
+            ),
+            last_message_body=summary.last_conversation_message_body or "",
+            last_participant_arn=summary.last_conversation_participant_arn or "",
+            last_participant_name=summary.last_conversation_participant_name or "",
+            summary_message_count=summary.message_count,
+            sentiment=summary.sentiment,
+        )
+        if summary.closed:
+            updates["closed"] = True
+            updates.setdefault("closed_dts", conversation.closed_dts or item.received_at)
+        for participant in summary.participants:
+            participant_merge(conversation, participant, event_type=event_type)
+    if updates:
+        updates["updated_at"] = timezone.now()
+        for name, value in updates.items():
+            setattr(conversation, name, value)
+        Conversation.objects.filter(pk=conversation.pk).update(**updates)
+    return applied
+
+
+def _participant_key(participant: ConversationParticipant) -> str:
+    return (
+        participant.conversation_participant_arn
+        or participant.conversation_participant_uuid
+        or participant.conversation_participant_name
+        or ""
+    )
+
+
+def participant_merge(
+    conversation: Conversation, participant: ConversationParticipant, *, event_type: str = ""
+) -> Participant | None:
+    """Create or update a participant from what a frame says about them."""
+    key = _participant_key(participant)
+    if not key:
+        return None
+    values = {
+        "arn": participant.conversation_participant_arn,
+        "participant_uuid": participant.conversation_participant_uuid,
+        "name": participant.conversation_participant_name,
+        "email": participant.email,
+        "sms_phone_number": participant.sms_phone_number,
+        "profile_image_url": participant.profile_image_url,
+        "language_iso_code": participant.language_iso_code,
+        "timezone": participant.timezone,
+        "status": participant.status,
+        "joined_dts": participant.joined_dts,
+        "left_dts": participant.left_dts,
+        "last_message_dts": participant.last_message_dts,
+        "unread_messages": participant.unread_messages,
+    }
+    present = {name: value for name, value in values.items() if value is not None}
+    existing = Participant.objects.filter(conversation=conversation, key=key).first()
+    if existing is None:
+        return Participant.objects.create(
+            conversation=conversation, key=key, raw=participant.raw, **present
+        )
+    for name, value in present.items():
+        setattr(existing, name, value)
+    existing.raw = {**existing.raw, **participant.raw}
+    existing.updated_at = timezone.now()
+    existing.save()
+    return existing
+
+
+# Messages ------------------------------------------------------------------------------------
+
+
+def _canonical_sha256(value: object) -> str:
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _message_fields(message: ConversationMessage) -> dict:
+    return {
+        "client_message_id": message.client_message_id or "",
+        "author_arn": message.author_conversation_participant_arn or "",
+        "author_name": message.author_conversation_participant_name or "",
+        "message_type": message.message_type or "",
+        "type": message.type or "",
+        "language_iso_code": message.language_iso_code or "",
+        "message_dts": message.message_dts,
+        "message_epoch": message.message_epoch,
+        "media_urls": list(message.media_urls),
+        "translations": message.raw.get("translations") or [],
+        "transport_statuses": message.raw.get("transport_statuses") or [],
+    }
+
+
+def message_store(
+    ctx: Context, conversation: Conversation, message: ConversationMessage, item: Item
+) -> str:
+    """Store a `message` frame; the same message again is a no-op, a different one a conflict."""
+    digest = _canonical_sha256(message.raw)
+    existing = (
+        Message.objects.filter(
+            conversation=conversation, message_uuid=message.conversation_message_uuid
+        )
+        .only("id", "original_sha256", "edit_count")
+        .first()
+    )
+    if existing is not None and existing.original_sha256:
+        if existing.original_sha256 == digest:
+            return DUPLICATE
+        raise _conflict(
+            f"message {message.conversation_message_uuid} is already stored with different "
+            "content; edits must come as 'updated message' events"
+        )
+    fields = _message_fields(message)
+    if existing is None:
+        stored = Message.objects.create(
+            conversation=conversation,
+            message_uuid=message.conversation_message_uuid,
+            body=message.body or "",
+            original=message.raw,
+            original_sha256=digest,
+            received_at=item.received_at,
+            source=ctx.source,
+            **fields,
+        )
+        _bump(ctx, conversation, "message_total")
+    else:
+        # Its edits arrived first: keep their body, fill in the rest from the original.
+        Message.objects.filter(pk=existing.pk).update(
+            original=message.raw, original_sha256=digest, **fields
+        )
+        stored = existing
+    ctx.notifications.append((conversation.uuid, {"kind": "message", "id": stored.pk}))
+    return STORED
+
+
+def message_edit_store(
+    ctx: Context, conversation: Conversation, message: ConversationMessage, item: Item
+) -> str:
+    """Record an `updated message` as a new version of the message it edits."""
+    digest = _canonical_sha256(message.raw)
+    stored = Message.objects.filter(
+        conversation=conversation, message_uuid=message.conversation_message_uuid
+    ).first()
+    if stored is None:
+        stored = Message.objects.create(
+            conversation=conversation,
+            message_uuid=message.conversation_message_uuid,
+            body=message.body or "",
+            received_at=item.received_at,
+            source=ctx.source,
+            **_message_fields(message),
+        )
+        _bump(ctx, conversation, "message_total")
+    elif MessageEdit.objects.filter(message=stored, payload_sha256=digest).exists():
+        return DUPLICATE
+    MessageEdit.objects.create(
+        message=stored,
+        body=message.body or "",
+        payload=message.raw,
+        payload_sha256=digest,
+        received_at=item.received_at,
+        source=ctx.source,
+    )
+    fields = {k: v for k, v in _message_fields(message).items() if v not in ("", None, [])}
+    Message.objects.filter(pk=stored.pk).update(
+        body=message.body or "", edit_count=F("edit_count") + 1, **fields
+    )
+    ctx.notifications.append((conversation.uuid, {"kind": "message", "id": stored.pk}))
+    return STORED
+
+
+# Timeline events and the queue -----------------------------------------------------------------
+
+
+def _describe(envelope: Envelope) -> tuple[str, str, str, datetime | None]:
+    """Return (actor arn, actor name, one-line summary, event time) for a timeline event."""
+    payload = envelope.payload
+    event_type = envelope.event_type or ""
+    if isinstance(payload, ConversationEventTyping):
+        name = payload.author_conversation_participant_name or "Someone"
+        return (
+            payload.author_conversation_participant_arn or "",
+            payload.author_conversation_participant_name or "",
+            f"{name} is typing: {payload.value or ''}".strip(),
+            None,
+        )
+    if isinstance(payload, ConversationEventQueuePosition):
+        where = "not in the queue" if payload.position == -1 else f"position {payload.position}"
+        agents = "agents available" if payload.available else "no agent available"
+        return "", "", f"Queue: {where}, {agents}", None
+    if isinstance(payload, ConversationWebchatQueueStatus):
+        waiting = payload.customer_waiting_count
+        return "", "", f"Queue {payload.queue_name or ''}: {waiting} waiting".strip(), None
+    if isinstance(payload, ReadMessage):
+        return "", "", "Message read", payload.message_dts
+    if isinstance(payload, AddCoupon):
+        return (
+            payload.agent_arn or "",
+            payload.agent_name or "",
+            f"{payload.agent_name or 'An agent'} added coupon {payload.coupon_code or ''}".strip(),
+            None,
+        )
+    if isinstance(payload, AddItem):
+        count = len(payload.items)
+        items = f"{count} item{'s' * (count != 1)}"
+        who = payload.agent_name or "An agent"
+        return payload.agent_arn or "", payload.agent_name or "", f"{who} added {items}", None
+    if isinstance(payload, WebchatContext):
+        return "", "", f"Customer is on {payload.url or 'an unknown page'}", None
+    if isinstance(payload, QueueEntry):
+        who = payload.conversation_participant_name or "A customer"
+        verb = "was engaged" if event_type == "engage customer" else "joined the queue"
+        return (
+            payload.conversation_participant_arn or "",
+            payload.conversation_participant_name or "",
+            f"{who} {verb}",
+            payload.join_dts,
+        )
+    participant = envelope.participant
+    if participant is not None:
+        who = participant.conversation_participant_name or "A participant"
+        verb = {"participant join": "joined", "participant left": "left"}.get(event_type, "changed")
+        moment = (
+            participant.left_dts if event_type == "participant left" else participant.joined_dts
+        )
+        return (
+            participant.conversation_participant_arn or "",
+            participant.conversation_participant_name or "",
+            f"{who} {verb}",
+            moment,
+        )
+    if isinstance(payload, ConversationSummary):
+        label = {
+            "new conversation": "Conversation started",
+            "conversation closed": "Conversation closed",
+            "new message": "New message",
+            "participant update": "Participants updated",
+            "participant join": "A participant joined",
+            "participant left": "A participant left",
+        }.get(event_type, event_type)
+        return "", "", label, None
+    if event_type == "webchat start conversation":
+        return "", "", "Web chat started", None
+    return "", "", f"Event {event_type!r}", None
+
+
+def timeline_event_store(
+    ctx: Context, conversation: Conversation, envelope: Envelope, item: Item
+) -> str:
+    """Add an event to the conversation's timeline unless the same frame is already there."""
+    digest = _canonical_sha256(envelope.raw)
+    if TimelineEvent.objects.filter(conversation=conversation, envelope_sha256=digest).exists():
+        return DUPLICATE
+    actor_arn, actor_name, summary, moment = _describe(envelope)
+    event = TimelineEvent.objects.create(
+        conversation=conversation,
+        event_type=envelope.event_type or "",
+        known=envelope.is_known_event,
+        at=item.received_at,
+        event_dts=moment,
+        actor_arn=actor_arn,
+        actor_name=actor_name,
+        summary=summary[:500],
+        envelope=envelope.raw,
+        envelope_sha256=digest,
+        source=ctx.source,
+    )
+    _bump(ctx, conversation, "event_total")
+    ctx.notifications.append((conversation.uuid, {"kind": "event", "id": event.pk}))
+    return STORED
+
+
+def queue_status_store(status: ConversationWebchatQueueStatus, item: Item) -> str:
+    """Keep a queue status, unless it repeats the latest one word for word."""
+    latest = QueueStatus.objects.order_by("-received_at", "-id").only("payload").first()
+    if latest is not None and latest.payload == status.raw:
+        return DUPLICATE
+    QueueStatus.objects.create(
+        queue_name=status.queue_name or "",
+        received_at=item.received_at,
+        agent_available_count=status.agent_available_count,
+        payload=status.raw,
+    )
+    return STORED
+
+
+def queue_position_for(conversation_uuid: str) -> dict:
+    """Answer `check queue position` from the newest stored queue status."""
+    arns = set(
+        Participant.objects.filter(conversation__uuid=conversation_uuid)
+        .exclude(arn="")
+        .values_list("arn", flat=True)
+    )
+    position, available = -1, False
+    for index, status in enumerate(QueueStatus.objects.order_by("-received_at", "-id")[:20]):
+        entries = status.payload.get("queue_entries") or []
+        found = _queue_index(entries, conversation_uuid, arns)
+        if index == 0:
+            available = bool(status.agent_available_count)
+        if found is not None:
+            position = found
+            available = bool(status.agent_available_count)
+            break
+        if index == 0 and not arns:
+            break
+    return build_queue_position(
+        conversation_uuid=conversation_uuid, position=position, available=available
+    )
+
+
+def _queue_index(entries: list, conversation_uuid: str, arns: set[str]) -> int | None:
+    waiting = [entry for entry in entries if isinstance(entry, dict)]
+    waiting.sort(key=lambda entry: str(entry.get("join_dts") or ""))
+    for number, entry in enumerate(waiting, start=1):
+        if entry.get("conversation_webchat_queue_uuid") == conversation_uuid:
+            return number
+        if entry.get("conversation_participant_arn") in arns:
+            return number
+    return None
+
+
+# rrweb batches ---------------------------------------------------------------------------------
+
+
+def _sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def rrweb_store(
+    ctx: Context, conversation: Conversation, event: ConversationEventRRWeb, item: Item
+) -> str:
+    """Store an rrweb batch, or one part of it until all its parts are here."""
+    if event.is_multipart:
+        return _part_store(ctx, conversation, event, item)
+    digest = event.data_total_sha256 or event.data_sha256 or _sha256_text(event.data)
+    return batch_store(
+        ctx,
+        conversation,
+        event_index=event.event_index,
+        kind=event.type,
+        text=event.data,
+        digest=digest,
+        received_at=item.received_at,
+    )
+
+
+def batch_store(
+    ctx: Context,
+    conversation: Conversation,
+    *,
+    event_index: int,
+    kind: str,
+    text: str,
+    digest: str,
+    received_at: datetime,
+) -> str:
+    """Decode, compress and store a whole batch; never overwrite a stored one."""
+    stored = (
+        RRWebBatch.objects.filter(conversation=conversation, event_index=event_index)
+        .values_list("sha256", flat=True)
+        .first()
+    )
+    if stored is not None:
+        if stored == digest:
+            return DUPLICATE
+        raise _conflict(
+            f"event_index {event_index} of conversation {conversation.uuid} is already stored "
+            f"with different content (sha256 {stored[:12]}…, this frame {digest[:12]}…)"
+        )
+    try:
+        decoded = rrweb.decode_batch(text, kind=kind)
+    except rrweb.RRWebError as exc:
+        raise Rejection(RejectedFrame.Kind.INVALID, str(exc)) from exc
+    base = None
+    if not decoded.full_snapshots:
+        base = (
+            RRWebBatch.objects.filter(
+                conversation=conversation, event_index__lt=event_index, full_snapshots__gt=0
+            )
+            .order_by("-event_index")
+            .only("id", "sha256", "data", "base_id", "full_snapshots")
+            .first()
+        )
+    base_json = batch_events_json(base) if base is not None else None
+    blob = rrweb.compress(decoded.events_json, base=base_json, level=conf.get("REPLAY_ZSTD_LEVEL"))
+    inits_before = RRWebBatch.objects.filter(
+        conversation=conversation, kind=RRWebBatch.KIND_INIT, event_index__lt=event_index
+    ).count()
+    segment = inits_before + (1 if kind == RRWebBatch.KIND_INIT else 0)
+    batch = RRWebBatch.objects.create(
+        conversation=conversation,
+        event_index=event_index,
+        kind=kind,
+        segment=segment,
+        first_ts=decoded.first_ts,
+        last_ts=decoded.last_ts,
+        event_count=decoded.count,
+        full_snapshots=decoded.full_snapshots,
+        href=decoded.href or "",
+        raw_size=len(text.encode("utf-8", "surrogatepass")),
+        sha256=digest,
+        stored_size=len(blob),
+        data=blob,
+        base=base,
+        received_at=received_at,
+        source=ctx.source,
+    )
+    if kind == RRWebBatch.KIND_INIT:
+        # An init that arrives after later batches starts their segment: renumber them.
+        RRWebBatch.objects.filter(conversation=conversation, event_index__gt=event_index).update(
+            segment=F("segment") + 1
+        )
+    _bump(ctx, conversation, "rrweb_batch_total")
+    _bump(ctx, conversation, "rrweb_event_total", decoded.count)
+    _extend(ctx, conversation, decoded.first_ts, decoded.last_ts)
+    ctx.notifications.append((conversation.uuid, {"kind": "rrweb", "id": batch.pk}))
+    return STORED
+
+
+# Multi-part batches ------------------------------------------------------------------------------
+
+
+def _part_store(
+    ctx: Context, conversation: Conversation, event: ConversationEventRRWeb, item: Item
+) -> str:
+    index = event.event_index
+    total_sha = event.data_total_sha256 or ""
+    stored = (
+        RRWebBatch.objects.filter(conversation=conversation, event_index=index)
+        .values_list("sha256", flat=True)
+        .first()
+    )
+    if stored is not None:
+        if stored == total_sha:
+            return DUPLICATE
+        raise _conflict(
+            f"event_index {index} of conversation {conversation.uuid} is already stored with "
+            f"different content (sha256 {stored[:12]}…, this part's batch {total_sha[:12]}…)"
+        )
+    siblings = list(
+        PendingPart.objects.filter(conversation=conversation, event_index=index).only(
+            "id", "part", "total_parts", "total_sha256", "sha256", "kind"
+        )
+    )
+    part_sha = event.data_sha256 or _sha256_text(event.data)
+    for sibling in siblings:
+        if (sibling.total_parts, sibling.total_sha256, sibling.kind) != (
+            event.data_total_parts,
+            total_sha,
+            event.type,
+        ):
+            raise _conflict(
+                f"part {event.data_part} of event_index {index} disagrees with parts already "
+                f"received: data_total_parts {event.data_total_parts} vs {sibling.total_parts}, "
+                f"data_total_sha256 {total_sha[:12]}… vs {sibling.total_sha256[:12]}…, "
+                f"type {event.type!r} vs {sibling.kind!r}"
+            )
+        if sibling.part == event.data_part:
+            if sibling.sha256 == part_sha:
+                return DUPLICATE
+            raise _conflict(
+                f"part {event.data_part} of event_index {index} was already received with "
+                "different data"
+            )
+    PendingPart.objects.create(
+        conversation=conversation,
+        event_index=index,
+        kind=event.type,
+        part=event.data_part,
+        total_parts=event.data_total_parts,
+        total_sha256=total_sha,
+        sha256=part_sha,
+        text=item.text or "",
+        size=len(event.data.encode("utf-8", "surrogatepass")),
+        received_at=item.received_at,
+        source=ctx.source,
+    )
+    if len(siblings) + 1 < event.data_total_parts:
+        _pending_bound(conversation)
+        return PENDING
+    return _parts_join(ctx, conversation, index, total_sha, event.type, item.received_at)
+
+
+def _parts_join(
+    ctx: Context,
+    conversation: Conversation,
+    index: int,
+    total_sha: str,
+    kind: str,
+    received_at: datetime,
+) -> str:
+    parts = list(PendingPart.objects.filter(conversation=conversation, event_index=index))
+    datas = []
+    for part in sorted(parts, key=lambda p: p.part):
+        payload = parse_frame(part.text).payload
+        assert isinstance(payload, ConversationEventRRWeb)
+        datas.append(payload.data)
+    text = "".join(datas)
+    actual = _sha256_text(text)
+    if actual != total_sha:
+        reason = (
+            f"the {len(parts)} parts of event_index {index} joined have sha256 {actual}, "
+            f"not data_total_sha256 {total_sha}"
+        )
+        _parts_reject(ctx, parts, kind=RejectedFrame.Kind.INVALID, reason=reason)
+        return REJECTED
+    try:
+        with transaction.atomic():
+            status = batch_store(
+                ctx,
+                conversation,
+                event_index=index,
+                kind=kind,
+                text=text,
+                digest=total_sha,
+                received_at=received_at,
+            )
+    except Rejection as rejection:
+        _parts_reject(ctx, parts, kind=rejection.kind, reason=rejection.reason)
+        return REJECTED
+    PendingPart.objects.filter(pk__in=[p.pk for p in parts]).delete()
+    return status
+
+
+def _parts_reject(ctx: Context, parts: Iterable[PendingPart], *, kind: str, reason: str) -> None:
+    parts = list(parts)
+    for part in parts:
+        item = Item(text=part.text, received_at=part.received_at, size=len(part.text.encode()))
+        _reject(
+            item,
+            ctx,
+            kind=kind,
+            reason=reason,
+            uuid=part.conversation.uuid,
+            source=part.source,
+        )
+    PendingPart.objects.filter(pk__in=[p.pk for p in parts]).delete()
+
+
+def _pending_groups(queryset) -> list[dict]:
+    return list(
+        queryset.values("conversation_id", "event_index")
+        .annotate(oldest=Min("received_at"), bytes=Sum("size"), parts=Count("id"))
+        .order_by("oldest")
+    )
+
+
+def _pending_bound(conversation: Conversation) -> None:
+    """Evict the oldest incomplete batches while the pending limits are exceeded."""
+    per_count = conf.get("REPLAY_PENDING_MAX_BATCHES_PER_CONVERSATION")
+    per_bytes = conf.get("REPLAY_PENDING_MAX_BYTES_PER_CONVERSATION")
+    all_bytes = conf.get("REPLAY_PENDING_MAX_BYTES")
+    groups = _pending_groups(PendingPart.objects.filter(conversation=conversation))
+    while len(groups) > per_count or sum(g["bytes"] for g in groups) > per_bytes:
+        victim = groups.pop(0)
+        _pending_evict(
+            victim,
+            f"evicted: conversation {conversation.uuid} had more than {per_count} incomplete "
+            f"batches or {per_bytes} bytes waiting for parts",
+        )
+    total = PendingPart.objects.aggregate(total=Sum("size"))["total"] or 0
+    if total > all_bytes:
+        for victim in _pending_groups(PendingPart.objects.all()):
+            if total <= all_bytes:
+                break
+            total -= victim["bytes"]
+            _pending_evict(
+                victim,
+                f"evicted: more than {all_bytes} bytes of incomplete batches were waiting",
+            )
+
+
+def _pending_evict(group: dict, reason: str, kind: str = RejectedFrame.Kind.EVICTED) -> None:
+    parts = PendingPart.objects.filter(
+        conversation_id=group["conversation_id"], event_index=group["event_index"]
+    ).select_related("conversation", "source")
+    ctx = Context(source=None)
+    _parts_reject(ctx, parts, kind=kind, reason=reason)
+
+
+_last_expiry = 0.0
+
+
+def pending_expire(*, now: datetime | None = None, force: bool = False) -> int:
+    """Move incomplete batches older than REPLAY_PART_TTL to rejected frames; return how many."""
+    global _last_expiry
+    if not force and time.monotonic() - _last_expiry < 10:
+        return 0
+    _last_expiry = time.monotonic()
+    ttl = conf.get("REPLAY_PART_TTL")
+    cutoff = (now or timezone.now()) - timezone.timedelta(seconds=ttl)
+    expired = [
+        group for group in _pending_groups(PendingPart.objects.all()) if group["oldest"] < cutoff
+    ]
+    with transaction.atomic():
+        for group in expired:
+            _pending_evict(
+                group,
+                f"expired: the batch's other parts did not arrive within {ttl} seconds",
+                kind=RejectedFrame.Kind.EXPIRED,
+            )
+    return len(expired)
+
+
+# Rejections and counters -------------------------------------------------------------------------
+
+
+def _guess_uuid(text: str | None) -> str:
+    if not text or len(text) > 4 * 1024 * 1024:
+        return ""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return ""
+    uuid = value.get("conversation_uuid") if isinstance(value, dict) else None
+    return uuid[:100] if isinstance(uuid, str) else ""
+
+
+def _reject(
+    item: Item,
+    ctx: Context,
+    *,
+    kind: str,
+    reason: str,
+    uuid: str | None,
+    source: IngestKey | None = None,
+) -> RejectedFrame:
+    source = source or ctx.source
+    keep = conf.get("REPLAY_REJECTED_KEEP_BYTES")
+    text = item.text or ""
+    binary = item.binary
+    truncated = False
+    if text and item.size > keep:
+        text = text.encode("utf-8", "surrogatepass")[:keep].decode("utf-8", "ignore")
+        truncated = True
+    if binary is not None and len(binary) > keep:
+        binary = binary[:keep]
+        truncated = True
+    whole = (
+        item.binary
+        if item.binary is not None
+        else (item.text or "").encode("utf-8", "surrogatepass")
+    )
+    return RejectedFrame.objects.create(
+        kind=kind,
+        reason=reason,
+        received_at=item.received_at,
+        source=source,
+        source_name=source.name if source else "",
+        conversation_uuid=(uuid or "")[:100],
+        text=text.encode("utf-8", "replace").decode("utf-8"),
+        binary=binary,
+        size=item.size,
+        truncated=truncated,
+        sha256=hashlib.sha256(whole).hexdigest(),
+    )
+
+
+def _bump(ctx: Context, conversation: Conversation, name: str, amount: int = 1) -> None:
+    deltas = ctx.deltas[conversation.pk]
+    deltas[name] = deltas.get(name, 0) + amount
+
+
+def _extend(ctx: Context, conversation: Conversation, first_ts: int, last_ts: int) -> None:
+    deltas = ctx.deltas[conversation.pk]
+    deltas["start"] = min(deltas.get("start", first_ts), first_ts)
+    deltas["end"] = max(deltas.get("end", last_ts), last_ts)
+
+
+def _counters_write(ctx: Context) -> None:
+    now = timezone.now()
+    for pk, deltas in ctx.deltas.items():
+        updates: dict = {"updated_at": now}
+        for name, amount in deltas.items():
+            if name == "start":
+                updates["recording_start_ms"] = Least(
+                    Coalesce(F("recording_start_ms"), Value(amount)), Value(amount)
+                )
+            elif name == "end":
+                updates["recording_end_ms"] = Greatest(
+                    Coalesce(F("recording_end_ms"), Value(amount)), Value(amount)
+                )
+            else:
+                updates[name] = F(name) + amount
+        Conversation.objects.filter(pk=pk).update(**updates)
+
+
+__all__ = [
+    "DUPLICATE",
+    "PENDING",
+    "REJECTED",
+    "STORED",
+    "Item",
+    "Outcome",
+    "frame_apply",
+    "item_from_binary",
+    "item_from_text",
+    "items_apply",
+    "pending_expire",
+    "queue_position_for",
+]

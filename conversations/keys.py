@@ -1,0 +1,30 @@
+"""Ingest keys: create, authenticate, revoke."""
+
+from django.db import transaction
+from django.utils import timezone
+
+from conversations.models import IngestKey
+
+
+def ingest_key_create(*, name: str) -> tuple[IngestKey, str]:
+    """Create a key named `name`; return it with the raw key, which is shown only once."""
+    raw_key = IngestKey.new_raw_key()
+    key = IngestKey(name=name)
+    key.set_key(raw_key)
+    key.save()
+    return key, raw_key
+
+
+def ingest_key_authenticate(raw_key: str) -> IngestKey | None:
+    """Return the active key matching `raw_key`, or None."""
+    if not raw_key or len(raw_key) > 200:
+        return None
+    return IngestKey.objects.active().filter(key_hash=IngestKey.hash_key(raw_key)).first()
+
+
+@transaction.atomic
+def ingest_key_revoke(*, key: IngestKey) -> None:
+    """Revoke a key: connections that present it are refused from now on."""
+    if key.revoked_at is None:
+        key.revoked_at = timezone.now()
+        key.save(update_fields=["revoked_at"])

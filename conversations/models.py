@@ -1,0 +1,338 @@
+"""The archive's schema; its unique constraints are what make re-sent frames harmless."""
+
+import hashlib
+import secrets
+
+from django.db import models
+from django.utils.timezone import now
+
+
+class IngestKeyQuerySet(models.QuerySet):
+    def active(self) -> "IngestKeyQuerySet":
+        return self.filter(revoked_at__isnull=True)
+
+
+class IngestKey(models.Model):
+    """A credential that lets one source (a shop's widget or a relay) stream frames in."""
+
+    PREFIX = "rk_"
+
+    name = models.CharField(max_length=100, unique=True)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    hint = models.CharField(max_length=16, editable=False, help_text="The key's first characters.")
+    created_at = models.DateTimeField(default=now, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = IngestKeyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @staticmethod
+    def hash_key(raw_key: str) -> str:
+        # Keys are 256 random bits, so a fast hash is enough: there is nothing to brute-force.
+        return hashlib.sha256(raw_key.encode("utf-8")).hexdigest()
+
+    @classmethod
+    def new_raw_key(cls) -> str:
+        return cls.PREFIX + secrets.token_urlsafe(32)
+
+    def set_key(self, raw_key: str) -> None:
+        self.key_hash = self.hash_key(raw_key)
+        self.hint = raw_key[: len(self.PREFIX) + 4]
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class Conversation(models.Model):
+    """One chat, created on first sight of its uuid and completed as frames arrive."""
+
+    uuid = models.CharField(max_length=100, unique=True)
+    arn = models.CharField(max_length=255, blank=True)
+    merchant_id = models.CharField(max_length=100, blank=True)
+    medium = models.CharField(max_length=20, blank=True)
+    start_dts = models.DateTimeField(null=True, blank=True)
+    closed = models.BooleanField(default=False)
+    closed_dts = models.DateTimeField(null=True, blank=True)
+    visible = models.BooleanField(null=True)
+    unread_messages = models.BooleanField(null=True)
+    last_message_dts = models.DateTimeField(null=True, blank=True)
+    last_interactive_message_dts = models.DateTimeField(null=True, blank=True)
+    customer_first_message_unresponded_to_dts = models.DateTimeField(null=True, blank=True)
+    last_message_body = models.TextField(blank=True)
+    last_participant_arn = models.CharField(max_length=255, blank=True)
+    last_participant_name = models.CharField(max_length=255, blank=True)
+    summary_message_count = models.IntegerField(null=True, blank=True)
+    sentiment = models.JSONField(null=True, blank=True)
+    summary = models.JSONField(null=True, blank=True, help_text="The newest summary, as sent.")
+    summary_rank = models.CharField(max_length=64, blank=True, editable=False)
+    # Counters kept by the ingest services, so lists need no aggregate queries.
+    message_total = models.IntegerField(default=0)
+    event_total = models.IntegerField(default=0)
+    rrweb_batch_total = models.IntegerField(default=0)
+    rrweb_event_total = models.IntegerField(default=0)
+    recording_start_ms = models.BigIntegerField(null=True, blank=True)
+    recording_end_ms = models.BigIntegerField(null=True, blank=True)
+    first_seen_at = models.DateTimeField(default=now, db_index=True)
+    updated_at = models.DateTimeField(default=now)
+
+    class Meta:
+        ordering = ["-first_seen_at", "-id"]
+        indexes = [models.Index(fields=["-first_seen_at", "-id"], name="conv_newest")]
+
+    def __str__(self) -> str:
+        return self.uuid
+
+    @property
+    def has_recording(self) -> bool:
+        return self.rrweb_batch_total > 0
+
+
+class Participant(models.Model):
+    """Someone in a conversation: the customer, an agent, a bot."""
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="participants"
+    )
+    key = models.CharField(max_length=255, help_text="The participant's arn, else uuid, else name.")
+    arn = models.CharField(max_length=255, blank=True)
+    participant_uuid = models.CharField(max_length=100, blank=True)
+    name = models.CharField(max_length=255, blank=True)
+    email = models.CharField(max_length=255, blank=True)
+    sms_phone_number = models.CharField(max_length=64, blank=True)
+    profile_image_url = models.TextField(blank=True)
+    language_iso_code = models.CharField(max_length=16, blank=True)
+    timezone = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=64, blank=True)
+    joined_dts = models.DateTimeField(null=True, blank=True)
+    left_dts = models.DateTimeField(null=True, blank=True)
+    last_message_dts = models.DateTimeField(null=True, blank=True)
+    unread_messages = models.IntegerField(null=True, blank=True)
+    raw = models.JSONField(default=dict)
+    updated_at = models.DateTimeField(default=now)
+
+    class Meta:
+        ordering = ["joined_dts", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "key"], name="participant_unique_key")
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.key
+
+
+class Message(models.Model):
+    """A chat message; `body` is its current text, earlier versions are its edits."""
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages"
+    )
+    message_uuid = models.CharField(max_length=100)
+    client_message_id = models.CharField(max_length=255, blank=True)
+    author_arn = models.CharField(max_length=255, blank=True)
+    author_name = models.CharField(max_length=255, blank=True)
+    body = models.TextField(blank=True)
+    message_type = models.CharField(max_length=64, blank=True)
+    type = models.CharField(max_length=64, blank=True)
+    language_iso_code = models.CharField(max_length=16, blank=True)
+    message_dts = models.DateTimeField(null=True, blank=True)
+    message_epoch = models.BigIntegerField(null=True, blank=True)
+    media_urls = models.JSONField(default=list)
+    translations = models.JSONField(default=list)
+    transport_statuses = models.JSONField(default=list)
+    # The `message` frame's payload as sent; null while only edits have been seen.
+    original = models.JSONField(null=True, blank=True)
+    original_sha256 = models.CharField(max_length=64, blank=True)
+    edit_count = models.IntegerField(default=0)
+    received_at = models.DateTimeField(default=now)
+    source = models.ForeignKey(IngestKey, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        ordering = ["message_epoch", "message_dts", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "message_uuid"], name="message_unique_uuid"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.author_name}: {self.body[:40]}"
+
+
+class MessageEdit(models.Model):
+    """One `updated message` version of a message, in the order it was received."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="edits")
+    body = models.TextField(blank=True)
+    payload = models.JSONField()
+    payload_sha256 = models.CharField(max_length=64)
+    received_at = models.DateTimeField(default=now)
+    source = models.ForeignKey(IngestKey, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        ordering = ["received_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message", "payload_sha256"], name="edit_unique_payload"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"edit of {self.message_id}: {self.body[:40]}"
+
+
+class TimelineEvent(models.Model):
+    """Any `event` frame that is not an rrweb batch: typing, queue, joins, coupons, unknowns."""
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="events", null=True, blank=True
+    )
+    event_type = models.CharField(max_length=64)
+    known = models.BooleanField(default=True, help_text="False for event types we do not model.")
+    at = models.DateTimeField(default=now, help_text="When the server received it.")
+    event_dts = models.DateTimeField(
+        null=True, blank=True, help_text="Its own time, if it has one."
+    )
+    actor_arn = models.CharField(max_length=255, blank=True)
+    actor_name = models.CharField(max_length=255, blank=True)
+    summary = models.TextField(blank=True, help_text="A one-line description for the timeline.")
+    envelope = models.JSONField(help_text="The whole frame, as sent.")
+    envelope_sha256 = models.CharField(max_length=64)
+    source = models.ForeignKey(IngestKey, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        ordering = ["at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "envelope_sha256"], name="event_unique_envelope"
+            )
+        ]
+        indexes = [models.Index(fields=["conversation", "at"], name="event_by_time")]
+
+    def __str__(self) -> str:
+        return f"{self.event_type}: {self.summary[:60]}"
+
+
+class QueueStatus(models.Model):
+    """A `queue status update`: the queue's agents and waiting customers at one moment."""
+
+    queue_name = models.CharField(max_length=255, blank=True)
+    received_at = models.DateTimeField(default=now, db_index=True)
+    agent_available_count = models.IntegerField(null=True)
+    payload = models.JSONField()
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.queue_name or 'queue'} at {self.received_at:%Y-%m-%d %H:%M:%S}"
+
+
+class RRWebBatch(models.Model):
+    """One batch of rrweb events, stored zstd-compressed; (conversation, event_index) is unique."""
+
+    KIND_INIT = "init"
+    KIND_EVENTS = "events"
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="rrweb_batches"
+    )
+    event_index = models.BigIntegerField()
+    kind = models.CharField(max_length=8, choices=[("init", "init"), ("events", "events")])
+    segment = models.IntegerField(default=0, help_text="Page load number, counted by init batches.")
+    first_ts = models.BigIntegerField(help_text="First event timestamp (ms, browser clock).")
+    last_ts = models.BigIntegerField(help_text="Last event timestamp (ms, browser clock).")
+    event_count = models.IntegerField()
+    full_snapshots = models.IntegerField(default=0)
+    href = models.TextField(blank=True)
+    raw_size = models.IntegerField(help_text="Bytes of the batch text as sent, parts joined.")
+    sha256 = models.CharField(max_length=64, help_text="SHA-256 of the batch text as sent.")
+    stored_size = models.IntegerField()
+    data = models.BinaryField(help_text="The events as a JSON array, zstd-compressed.")
+    base = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The batch whose events are the compression dictionary of this one.",
+    )
+    received_at = models.DateTimeField(default=now)
+    source = models.ForeignKey(IngestKey, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        ordering = ["conversation", "event_index"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "event_index"], name="rrweb_batch_unique_index"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.conversation_id}#{self.event_index} ({self.kind})"
+
+
+class PendingPart(models.Model):
+    """A part of a multi-part rrweb batch waiting for its siblings."""
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="pending_parts"
+    )
+    event_index = models.BigIntegerField()
+    kind = models.CharField(max_length=8)
+    part = models.IntegerField()
+    total_parts = models.IntegerField()
+    total_sha256 = models.CharField(max_length=64)
+    sha256 = models.CharField(max_length=64)
+    text = models.TextField(help_text="The whole frame as sent.")
+    size = models.IntegerField(help_text="Bytes of this part's data.")
+    received_at = models.DateTimeField(default=now, db_index=True)
+    source = models.ForeignKey(IngestKey, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        ordering = ["conversation", "event_index", "part"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "event_index", "part"], name="pending_part_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"part {self.part}/{self.total_parts} of #{self.event_index}"
+
+
+class RejectedFrame(models.Model):
+    """A frame that could not be stored as sent, kept with the reason, never silently dropped."""
+
+    class Kind(models.TextChoices):
+        INVALID = "invalid", "Invalid frame"
+        CONFLICT = "conflict", "Conflicts with stored data"
+        TOO_LARGE = "too_large", "Frame too large"
+        BINARY = "binary", "Binary frame"
+        EXPIRED = "expired", "Incomplete batch expired"
+        EVICTED = "evicted", "Incomplete batch evicted"
+        ERROR = "error", "Server error"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    reason = models.TextField()
+    received_at = models.DateTimeField(default=now, db_index=True)
+    source = models.ForeignKey(IngestKey, null=True, blank=True, on_delete=models.SET_NULL)
+    source_name = models.CharField(max_length=100, blank=True)
+    conversation_uuid = models.CharField(max_length=100, blank=True, db_index=True)
+    text = models.TextField(blank=True, help_text="The frame's text (cut at the kept size).")
+    binary = models.BinaryField(null=True, blank=True)
+    size = models.IntegerField(help_text="The frame's full size in bytes.")
+    truncated = models.BooleanField(default=False)
+    sha256 = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.reason[:60]}"

@@ -1,0 +1,21 @@
+"""ASGI entry point: HTTP through Django, WebSockets through the Channels router."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "replay.settings")
+# Build the Django application first: it sets up the app registry the consumers import from.
+django_application = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+
+from conversations.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": ASGIStaticFilesHandler(django_application),
+        "websocket": URLRouter(websocket_urlpatterns),
+    }
+)

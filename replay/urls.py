@@ -1,0 +1,10 @@
+"""Top-level URLs: admin, sign-in, and the conversations app."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("", include("conversations.urls")),
+]

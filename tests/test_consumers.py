@@ -1,0 +1,173 @@
+"""The ingest socket, through Channels' WebsocketCommunicator."""
+
+import json
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.db import connection
+from django.test import override_settings
+
+from conversations.models import Message, RejectedFrame, RRWebBatch
+from replay.asgi import application
+from tests import factories as f
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def communicator(path: str = "/ws/ingest/", *, key: str | None = None, header: str | None = None):
+    headers = [(b"authorization", f"Bearer {header}".encode())] if header else []
+    if key is not None:
+        path = f"{path}?key={key}"
+    return WebsocketCommunicator(application, path, headers=headers)
+
+
+async def ping(comm: WebsocketCommunicator) -> dict:
+    await comm.send_to(text_data='{"type":"ping"}')
+    return json.loads(await comm.receive_from(timeout=5))
+
+
+@database_sync_to_async
+def count(model) -> int:
+    return model.objects.count()
+
+
+async def test_missing_key_is_refused_with_4401_before_any_frame_is_read(source):
+    comm = communicator()
+    await comm.connect()
+    closed = await comm.receive_output(timeout=5)
+    assert (
+        closed == {"type": "websocket.close", "code": 4401, "reason": ""} or closed["code"] == 4401
+    )
+    await comm.disconnect()
+    assert await count(RejectedFrame) == 0
+
+
+async def test_wrong_and_revoked_keys_are_refused(source):
+    comm = communicator(key="rk_wrong")
+    await comm.connect()
+    assert (await comm.receive_output(timeout=5))["code"] == 4401
+    await comm.disconnect()
+
+    from conversations.keys import ingest_key_revoke
+
+    await database_sync_to_async(ingest_key_revoke)(key=source)
+    comm = communicator(key=source.raw_key)
+    await comm.connect()
+    assert (await comm.receive_output(timeout=5))["code"] == 4401
+    await comm.disconnect()
+
+
+@pytest.mark.parametrize("how", ["query", "header"])
+async def test_key_in_query_or_bearer_header_is_accepted_and_ping_answered(source, how):
+    comm = (
+        communicator(key=source.raw_key) if how == "query" else communicator(header=source.raw_key)
+    )
+    connected, _ = await comm.connect()
+    assert connected
+    assert await ping(comm) == {"type": "ping"}
+    await comm.disconnect()
+
+
+async def test_ping_is_answered_only_after_everything_before_it_is_stored(source):
+    uuid = f.new_uuid()
+    comm = communicator(key=source.raw_key)
+    await comm.connect()
+    await comm.send_to(text_data=f.dumps(f.rrweb_frame(uuid, 0, f.rrweb_events(), kind="init")))
+    for n in range(20):
+        await comm.send_to(text_data=f.dumps(f.message(uuid, f"message {n}")))
+    assert await ping(comm) == {"type": "ping"}
+    # The answer came: everything is committed and visible from another connection.
+    assert await count(Message) == 20
+    assert await count(RRWebBatch) == 1
+    await comm.disconnect()
+
+
+async def test_check_queue_position_is_answered_with_a_queue_position_event(source):
+    uuid = f.new_uuid()
+    comm = communicator(key=source.raw_key)
+    await comm.connect()
+    await comm.send_to(
+        text_data=f.dumps({"type": "check queue position", "conversation_uuid": uuid})
+    )
+    reply = json.loads(await comm.receive_from(timeout=5))
+    assert reply == {
+        "type": "event",
+        "event_type": "queue position",
+        "conversation_uuid": uuid,
+        "event_queue_position": {"available": False, "position": -1},
+    }
+    await comm.disconnect()
+
+
+async def test_bad_frames_are_kept_and_the_connection_goes_on(source):
+    uuid = f.new_uuid()
+    comm = communicator(key=source.raw_key)
+    await comm.connect()
+    await comm.send_to(text_data="{broken")
+    await comm.send_to(bytes_data=b"\x89PNG")
+    await comm.send_to(
+        text_data='{"type": "event", "event_type": "rrweb", "conversation_uuid": "x"}'
+    )
+    await comm.send_to(text_data=f.dumps(f.message(uuid, "still here")))
+    assert await ping(comm) == {"type": "ping"}
+    assert await count(RejectedFrame) == 3
+    assert await count(Message) == 1
+    await comm.disconnect()
+
+
+@override_settings(REPLAY_REJECT_LIMIT=5)
+async def test_a_source_flooding_bad_frames_is_cut_off_with_4429_and_its_frames_kept(source):
+    comm = communicator(key=source.raw_key)
+    await comm.connect()
+    for n in range(5):
+        await comm.send_to(text_data=f"not json {n}")
+    await comm.send_to(text_data='{"type":"ping"}')
+    # The ping is answered (the bad frames are stored as rejected), then the door closes.
+    assert json.loads(await comm.receive_from(timeout=5)) == {"type": "ping"}
+    output = await comm.receive_output(timeout=5)
+    assert output["type"] == "websocket.close" and output["code"] == 4429
+    assert await count(RejectedFrame) == 5
+    await comm.disconnect()
+
+
+async def test_frames_sent_without_a_ping_are_stored_when_the_connection_closes(source):
+    uuid = f.new_uuid()
+    comm = communicator(key=source.raw_key)
+    await comm.connect()
+    for n in range(3):
+        await comm.send_to(text_data=f.dumps(f.message(uuid, f"m{n}")))
+    await comm.disconnect()
+    assert await count(Message) == 3
+
+
+def _rename_table(old: str, new: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE {old} RENAME TO {new}")
+
+
+async def test_database_failure_closes_with_1011_without_answering_and_resend_stores(source):
+    uuid = f.new_uuid()
+    frame = f.dumps(f.rrweb_frame(uuid, 0, f.rrweb_events(), kind="init"))
+    comm = communicator(key=source.raw_key)
+    await comm.connect()
+    await database_sync_to_async(_rename_table)("conversations_rrwebbatch", "rrweb_away")
+    try:
+        await comm.send_to(text_data=f.dumps(f.message(uuid, "in the same group")))
+        await comm.send_to(text_data=frame)
+        await comm.send_to(text_data='{"type":"ping"}')
+        output = await comm.receive_output(timeout=5)
+        assert output == {"type": "websocket.close", "code": 1011} or output.get("code") == 1011
+    finally:
+        await database_sync_to_async(_rename_table)("rrweb_away", "conversations_rrwebbatch")
+    await comm.disconnect()
+    # Nothing of the failed group was committed: not even the message before the batch.
+    assert await count(Message) == 0
+
+    comm = communicator(key=source.raw_key)
+    await comm.connect()
+    await comm.send_to(text_data=f.dumps(f.message(uuid, "in the same group")))
+    await comm.send_to(text_data=frame)
+    assert await ping(comm) == {"type": "ping"}
+    assert await count(RRWebBatch) == 1 and await count(Message) == 1
+    await comm.disconnect()
