@@ -22,6 +22,7 @@ from django.db.models.functions import Coalesce, Greatest, Least
 from django.utils import timezone
 
 from conversations import conf, rrweb
+from conversations.live import live_notify
 from conversations.models import (
     Conversation,
     IngestKey,
@@ -145,6 +146,8 @@ def items_apply(items: list[Item], *, source: IngestKey | None) -> list[Outcome]
         _counters_write(ctx)
         if ctx.source is not None:
             IngestKey.objects.filter(pk=ctx.source.pk).update(last_used_at=timezone.now())
+        notifications = ctx.notifications
+        transaction.on_commit(lambda: live_notify(notifications))
     return outcomes
 
 
@@ -160,6 +163,7 @@ def _item_apply(item: Item, ctx: Context) -> Outcome:
         return Outcome(REJECTED, item.reject_reason or "", uuid or "")
     envelope = item.envelope
     assert envelope is not None
+    noted = len(ctx.notifications)
     try:
         try:
             with transaction.atomic():
@@ -171,12 +175,14 @@ def _item_apply(item: Item, ctx: Context) -> Outcome:
             with transaction.atomic():
                 return _envelope_apply(envelope, item, ctx)
     except Rejection as rejection:
+        del ctx.notifications[noted:]  # what they announced was rolled back
         uuid = envelope.conversation_uuid or ""
         _reject(item, ctx, kind=rejection.kind, reason=rejection.reason, uuid=uuid)
         return Outcome(REJECTED, rejection.reason, uuid)
     except DatabaseError:
         raise
     except Exception as exc:  # a bug in a service must not lose the frame: keep it aside.
+        del ctx.notifications[noted:]
         logger.exception("failed to apply a frame; kept as rejected")
         uuid = envelope.conversation_uuid or ""
         reason = f"server error while storing this frame: {type(exc).__name__}: {exc}"
