@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export PYTHONDONTWRITEBYTECODE = 1
 
-.PHONY: run test lint format install js migrate bench clean
+.PHONY: run test lint format install js migrate browser bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $$(scripts/find-python) -m venv $(VENV)
@@ -38,7 +38,14 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-test: install js lint
+# Browser tests drive Debian's chromium; install it when we can, else they are skipped.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium not found: browser tests will be skipped (install Debian's chromium)"; fi; }
+
+test: install js lint browser
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 bench: install js

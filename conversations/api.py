@@ -4,7 +4,7 @@ import json
 from collections.abc import Callable, Iterator
 from functools import wraps
 
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.http import require_GET
 
 from conversations import selectors
@@ -54,19 +54,19 @@ def api_conversation_list(request: HttpRequest) -> JsonResponse:
 
 @require_GET
 @api_permission_required(VIEW_PERMISSION)
-def api_conversation_detail(request: HttpRequest, uuid: str) -> JsonResponse:
+def api_conversation_detail(request: HttpRequest, uuid: str) -> HttpResponse:
     conversation = selectors.conversation_get(uuid=uuid)
     if conversation is None:
-        raise Http404(f"no conversation {uuid}")
+        return JsonResponse({"error": f"no conversation {uuid}"}, status=404)
     return JsonResponse(selectors.conversation_detail_dict(conversation))
 
 
 @require_GET
 @api_permission_required(VIEW_PERMISSION)
-def api_conversation_recording(request: HttpRequest, uuid: str) -> StreamingHttpResponse:
+def api_conversation_recording(request: HttpRequest, uuid: str) -> HttpResponse:
     conversation = selectors.conversation_get(uuid=uuid)
     if conversation is None:
-        raise Http404(f"no conversation {uuid}")
+        return JsonResponse({"error": f"no conversation {uuid}"}, status=404)
     batches = list(selectors.recording_batches(conversation))
 
     def body() -> Iterator[bytes]:

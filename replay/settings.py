@@ -80,7 +80,10 @@ def _database() -> dict:
             "transaction_mode": "IMMEDIATE",
             "timeout": 30,
         }
-        config.setdefault("TEST", {})["NAME"] = os.environ.get("REPLAY_TEST_SQLITE_NAME") or None
+        # A file, not memory, so a Daphne process started by the tests shares the test data.
+        config.setdefault("TEST", {})["NAME"] = os.environ.get("REPLAY_TEST_SQLITE_NAME") or str(
+            VAR_DIR / "test-replay.sqlite3"
+        )
     return config
 
 
