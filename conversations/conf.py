@@ -24,6 +24,9 @@ DEFAULTS: dict[str, Any] = {
     "REPLAY_FLUSH_DELAY": 0.05,
     # zstd level for stored rrweb events.
     "REPLAY_ZSTD_LEVEL": 6,
+    # Conversations with no activity for this many days are purged by purge_conversations;
+    # None or 0 keeps them forever. Conversations under legal hold are always kept.
+    "REPLAY_RETENTION_DAYS": None,
 }
 
 

@@ -3,6 +3,7 @@
 import hashlib
 import secrets
 
+from django.conf import settings
 from django.db import models
 from django.utils.timezone import now
 
@@ -81,13 +82,22 @@ class Conversation(models.Model):
     recording_end_ms = models.BigIntegerField(null=True, blank=True)
     first_seen_at = models.DateTimeField(default=now, db_index=True)
     updated_at = models.DateTimeField(default=now)
+    legal_hold = models.BooleanField(
+        default=False, help_text="Never purged by the retention policy while set."
+    )
+    tags = models.CharField(max_length=500, blank=True, help_text="Comma-separated labels.")
 
     class Meta:
         ordering = ["-first_seen_at", "-id"]
         indexes = [models.Index(fields=["-first_seen_at", "-id"], name="conv_newest")]
+        permissions = [("export_conversation", "Can export conversations")]
 
     def __str__(self) -> str:
         return self.uuid
+
+    @property
+    def tag_list(self) -> list[str]:
+        return [tag.strip() for tag in self.tags.split(",") if tag.strip()]
 
     @property
     def has_recording(self) -> bool:
@@ -336,3 +346,42 @@ class RejectedFrame(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.reason[:60]}"
+
+
+class AuditLog(models.Model):
+    """Who did what to which conversation, when and from where; written once, never edited."""
+
+    class Action(models.TextChoices):
+        VIEW = "view", "Viewed a replay"
+        EXPORT = "export", "Exported"
+        IMPORT = "import", "Imported"
+        PURGE = "purge", "Purged"
+
+    at = models.DateTimeField(default=now, db_index=True, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, editable=False
+    )
+    username = models.CharField(
+        max_length=150, blank=True, editable=False, help_text="Kept if the user is deleted."
+    )
+    action = models.CharField(max_length=16, choices=Action.choices, editable=False)
+    # A uuid, not a foreign key: the record outlives a purged conversation.
+    conversation_uuid = models.CharField(max_length=100, blank=True, db_index=True, editable=False)
+    detail = models.TextField(blank=True, editable=False)
+    ip = models.GenericIPAddressField(null=True, blank=True, editable=False)
+    user_agent = models.TextField(blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        who = self.username or "system"
+        return f"{who} {self.action} {self.conversation_uuid}".strip()
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None:
+            raise PermissionError("audit records cannot be changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("audit records cannot be deleted")
