@@ -1,0 +1,392 @@
+"""Decode, summarise and compress rrweb batches. Pure: no Django."""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+import threading
+import zlib
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+import zstandard
+
+from conversations.protocol import ProtocolError
+
+__all__ = [
+    "DEFAULT_LEVEL",
+    "DecodedBatch",
+    "EventType",
+    "RRWebError",
+    "SEGMENT_LEVEL",
+    "compress",
+    "compress_segment",
+    "decode_batch",
+    "decompress",
+    "decompress_segment",
+    "load_events",
+    "unpack",
+]
+
+FIELD = "event_rrweb.data"
+# A packed string inflates to at most this; bounds memory against zlib bombs.
+MAX_UNPACKED_BYTES = 256 * 1024 * 1024
+# Epoch ms; beyond 2**53 a JavaScript number (and a float) cannot hold it exactly.
+MAX_TIMESTAMP = 2**53
+# Per batch at ingest: see bench/compression_study.py for the speed/ratio trade-off.
+DEFAULT_LEVEL = 6
+# Compaction of a finished segment runs off the ingest path, so it can afford more.
+SEGMENT_LEVEL = 15
+KINDS = ("init", "events")
+
+
+class RRWebError(ProtocolError):
+    """An rrweb batch that cannot be decoded or stored; the message says exactly why."""
+
+
+class EventType(IntEnum):
+    """rrweb's top-level event types."""
+
+    DOM_CONTENT_LOADED = 0
+    LOAD = 1
+    FULL_SNAPSHOT = 2
+    INCREMENTAL_SNAPSHOT = 3
+    META = 4
+    CUSTOM = 5
+    PLUGIN = 6
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedBatch:
+    """One validated rrweb batch, ready to store."""
+
+    events_json: bytes
+    count: int
+    first_ts: int
+    last_ts: int
+    full_snapshots: int
+    href: str | None
+    encoding: str
+
+
+def decode_batch(text: str, *, kind: str) -> DecodedBatch:
+    """Decode an rrweb batch text (JSON or @rrweb/packer output) and summarise it."""
+    if kind not in KINDS:
+        raise RRWebError(f"event_rrweb.type must be 'init' or 'events', got {kind!r}")
+    if not isinstance(text, str):
+        raise RRWebError(f"{FIELD} must be a string, got {type(text).__name__}")
+    if not text.strip():
+        raise RRWebError(f"{FIELD} is empty")
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        json_error = _json_error(exc)
+        try:
+            unpacked = _unpack_value(text)
+        except _NotPacked as packer_exc:
+            raise RRWebError(
+                f"{FIELD} is neither JSON nor @rrweb/packer output: "
+                f"JSON: {json_error}; packer: {packer_exc}"
+            ) from None
+        return _summarise(unpacked, kind=kind, encoding="packed")
+
+    if isinstance(value, dict):
+        return _summarise([value], kind=kind, encoding="json-object", raw=text, wrap=True)
+    if isinstance(value, list):
+        if any(isinstance(item, str) for item in value):
+            events: list[Any] = []
+            for i, item in enumerate(value):
+                if isinstance(item, str):
+                    events.extend(_as_list(_unpack_value(item, index=i)))
+                else:
+                    events.append(item)
+            return _summarise(events, kind=kind, encoding="packed")
+        return _summarise(value, kind=kind, encoding="json-array", raw=text)
+    if isinstance(value, str):
+        try:
+            unpacked = _unpack_value(value)
+        except _NotPacked as exc:
+            raise RRWebError(
+                f"{FIELD} is a JSON string but not @rrweb/packer output: {exc}"
+            ) from None
+        return _summarise(unpacked, kind=kind, encoding="packed")
+    raise RRWebError(
+        f"{FIELD} must be an rrweb event, an array of events or @rrweb/packer output, "
+        f"got JSON {_json_type(value)}"
+    )
+
+
+def unpack(packed: str) -> dict[str, Any] | list[Any]:
+    """Undo @rrweb/packer pack(): one event, or the list pack() was given."""
+    return _unpack_value(packed)
+
+
+def load_events(events_json: bytes) -> list[dict[str, Any]]:
+    """Parse stored events_json back into the list of events."""
+    try:
+        value = json.loads(events_json)
+    except (ValueError, RecursionError) as exc:
+        raise RRWebError(f"stored rrweb events are not JSON: {_json_error(exc)}") from None
+    if not isinstance(value, list):
+        raise RRWebError(f"stored rrweb events must be a JSON array, got {_json_type(value)}")
+    return value
+
+
+def compress(events_json: bytes, *, base: bytes | None = None, level: int = DEFAULT_LEVEL) -> bytes:
+    """Compress events_json with zstd, optionally against an earlier batch as dictionary."""
+    return _codecs.compressor(level, base).compress(events_json)
+
+
+def decompress(blob: bytes, *, base: bytes | None = None) -> bytes:
+    """Undo compress(); base must be the one compress() was given."""
+    try:
+        return _codecs.decompressor(base).decompress(blob)
+    except zstandard.ZstdError as exc:
+        hint = "" if base is None else " (or was compressed against a different base)"
+        raise RRWebError(f"stored rrweb blob is corrupt{hint}: {exc}") from None
+
+
+def compress_segment(
+    batches: Sequence[bytes], *, base: bytes | None = None, level: int = SEGMENT_LEVEL
+) -> bytes:
+    """Compress a finished segment's batches as one frame: far smaller than batch by batch."""
+    header = struct.pack(f"<I{len(batches)}I", len(batches), *map(len, batches))
+    return compress(header + b"".join(batches), base=base, level=level)
+
+
+def decompress_segment(blob: bytes, *, base: bytes | None = None) -> list[bytes]:
+    """Undo compress_segment(): the batches' events_json, in order."""
+    data = decompress(blob, base=base)
+    try:
+        (count,) = struct.unpack_from("<I", data)
+        lengths = struct.unpack_from(f"<{count}I", data, 4)
+    except struct.error:
+        raise RRWebError("stored rrweb segment has a broken header") from None
+    offset = 4 + 4 * count
+    if offset + sum(lengths) != len(data):
+        raise RRWebError("stored rrweb segment's lengths do not match its content")
+    batches = []
+    for length in lengths:
+        batches.append(data[offset : offset + length])
+        offset += length
+    return batches
+
+
+# -- decoding ---------------------------------------------------------------------------------
+
+
+class _NotPacked(RRWebError):
+    """Text that @rrweb/packer did not produce; the message is the bare reason."""
+
+
+def _unpack_value(packed: str, *, index: int | None = None) -> dict[str, Any] | list[Any]:
+    """Inflate one packer string; an object of "0", "1", ... keys becomes a list."""
+    try:
+        return _inflate(packed)
+    except _NotPacked as exc:
+        if index is None:
+            raise
+        raise RRWebError(f"{FIELD}: item {index} is not @rrweb/packer output: {exc}") from None
+
+
+def _inflate(packed: str) -> dict[str, Any] | list[Any]:
+    try:
+        raw = packed.encode("latin-1")
+    except UnicodeEncodeError as exc:
+        raise _NotPacked(f"character {exc.start} is beyond latin-1") from None
+    inflater = zlib.decompressobj()
+    try:
+        data = inflater.decompress(raw, MAX_UNPACKED_BYTES)
+    except zlib.error as exc:
+        raise _NotPacked(f"not zlib data ({exc})") from None
+    if inflater.unconsumed_tail:
+        raise _NotPacked(f"inflates to more than {MAX_UNPACKED_BYTES} bytes")
+    if not inflater.eof:
+        raise _NotPacked("truncated zlib data")
+    try:
+        value = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise _NotPacked(f"inflates to text that is not UTF-8 ({exc.reason})") from None
+    except (ValueError, RecursionError) as exc:
+        raise _NotPacked(f"inflates to text that is not JSON: {_json_error(exc)}") from None
+    if not isinstance(value, dict):
+        raise _NotPacked(f"inflates to JSON {_json_type(value)}, not an object")
+    value.pop("v", None)
+    # pack(array) spreads the array into an object: {"0": e0, "1": e1, ..., "v": "v1"}.
+    if all(key.isdecimal() and key.isascii() for key in value):
+        return [value[key] for key in sorted(value, key=int)]
+    return value
+
+
+def _as_list(value: dict[str, Any] | list[Any]) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _summarise(
+    events: Any,
+    *,
+    kind: str,
+    encoding: str,
+    raw: str | None = None,
+    wrap: bool = False,
+) -> DecodedBatch:
+    """Validate the events and build the DecodedBatch; raw is the JSON text to store as is."""
+    events = _as_list(events)
+    if not events:
+        raise RRWebError(f"{FIELD}: the batch holds no events")
+    first_ts = last_ts = None
+    full_snapshots = 0
+    href: str | None = None
+    seen_meta = False
+    for i, event in enumerate(events):
+        if not isinstance(event, dict):
+            raise RRWebError(f"{FIELD}: event {i} is JSON {_json_type(event)}, not an object")
+        etype = event.get("type")
+        if type(etype) is not int:
+            raise RRWebError(f"{FIELD}: event {i} has no integer type")
+        if not 0 <= etype <= 6:
+            raise RRWebError(f"{FIELD}: event {i} has unknown type {etype}")
+        ts = event.get("timestamp")
+        if type(ts) not in (int, float) or not math.isfinite(ts):
+            raise RRWebError(f"{FIELD}: event {i} has no numeric timestamp")
+        if not 0 <= ts <= MAX_TIMESTAMP:
+            raise RRWebError(f"{FIELD}: event {i} has timestamp {ts} out of range")
+        ts = int(ts)
+        if first_ts is None or ts < first_ts:
+            first_ts = ts
+        if last_ts is None or ts > last_ts:
+            last_ts = ts
+        if etype == EventType.FULL_SNAPSHOT:
+            full_snapshots += 1
+        elif etype == EventType.META and not seen_meta:
+            seen_meta = True
+            data = event.get("data")
+            if isinstance(data, dict) and isinstance(data.get("href"), str):
+                href = data["href"]
+        if kind == "init":
+            if i == 0 and etype != EventType.META:
+                raise RRWebError(
+                    f"{FIELD}: init batch must begin with a Meta event (type 4), got type {etype}"
+                )
+            if etype == EventType.INCREMENTAL_SNAPSHOT and not full_snapshots:
+                raise RRWebError(
+                    f"{FIELD}: init batch has incremental event {i} "
+                    f"before any FullSnapshot (type 2)"
+                )
+    if kind == "init" and not full_snapshots:
+        raise RRWebError(f"{FIELD}: init batch has no FullSnapshot (type 2)")
+
+    if raw is None:
+        events_json = _dump(events)
+    else:
+        events_json = _utf8(f"[{raw}]" if wrap else raw)
+    assert first_ts is not None and last_ts is not None
+    return DecodedBatch(
+        events_json=events_json,
+        count=len(events),
+        first_ts=first_ts,
+        last_ts=last_ts,
+        full_snapshots=full_snapshots,
+        href=href,
+        encoding=encoding,
+    )
+
+
+def _utf8(text: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise RRWebError(
+            f"{FIELD} is not valid Unicode (lone surrogate at character {exc.start})"
+        ) from None
+
+
+def _dump(events: list[Any]) -> bytes:
+    """Serialise unpacked events compactly; escape only if raw text cannot be UTF-8."""
+    try:
+        return json.dumps(events, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate from a \\ud800 escape survives only as an escape.
+        return json.dumps(events, separators=(",", ":")).encode("ascii")
+    except (ValueError, RecursionError) as exc:
+        raise RRWebError(f"{FIELD}: events cannot be stored as JSON ({exc})") from None
+
+
+def _json_error(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} at character {exc.pos}"
+    return str(exc)
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+# -- compression --------------------------------------------------------------------------------
+
+_CACHE_SIZE = 4
+
+
+class _Codecs(threading.local):
+    """Per-thread zstd objects: they are not thread-safe, and loading a base costs time."""
+
+    def __init__(self) -> None:
+        self.plain_c: dict[int, zstandard.ZstdCompressor] = {}
+        self.plain_d = zstandard.ZstdDecompressor()
+        self.dict_c: OrderedDict[tuple[int, bytes], zstandard.ZstdCompressor] = OrderedDict()
+        self.dict_d: OrderedDict[bytes, zstandard.ZstdDecompressor] = OrderedDict()
+
+    def compressor(self, level: int, base: bytes | None) -> zstandard.ZstdCompressor:
+        if not base:
+            if level not in self.plain_c:
+                self.plain_c[level] = zstandard.ZstdCompressor(level=level, write_checksum=True)
+            return self.plain_c[level]
+        key = (level, bytes(base))
+        found = self.dict_c.get(key)
+        if found is None:
+            data = _raw_dict(key[1])
+            data.precompute_compress(level=level)  # else zstd re-indexes the base on every call
+            found = zstandard.ZstdCompressor(level=level, dict_data=data, write_checksum=True)
+            self.dict_c[key] = found
+            if len(self.dict_c) > _CACHE_SIZE:
+                self.dict_c.popitem(last=False)
+        else:
+            self.dict_c.move_to_end(key)
+        return found
+
+    def decompressor(self, base: bytes | None) -> zstandard.ZstdDecompressor:
+        if not base:
+            return self.plain_d
+        key = bytes(base)
+        found = self.dict_d.get(key)
+        if found is None:
+            found = zstandard.ZstdDecompressor(dict_data=_raw_dict(key))
+            self.dict_d[key] = found
+            if len(self.dict_d) > _CACHE_SIZE:
+                self.dict_d.popitem(last=False)
+        else:
+            self.dict_d.move_to_end(key)
+        return found
+
+
+def _raw_dict(base: bytes) -> zstandard.ZstdCompressionDict:
+    return zstandard.ZstdCompressionDict(base, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+
+
+_codecs = _Codecs()
