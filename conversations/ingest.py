@@ -54,7 +54,7 @@ from conversations.protocol import (
     build_queue_position,
     parse_frame,
 )
-from conversations.selectors import batch_events_json
+from conversations.selectors import events_cache_clear, events_json_by_id
 
 logger = logging.getLogger(__name__)
 
@@ -140,14 +140,20 @@ def items_apply(items: list[Item], *, source: IngestKey | None) -> list[Outcome]
     pending_expire()
     ctx = Context(source=source)
     outcomes: list[Outcome] = []
-    with transaction.atomic():
-        for item in items:
-            outcomes.append(_item_apply(item, ctx))
-        _counters_write(ctx)
-        if ctx.source is not None:
-            IngestKey.objects.filter(pk=ctx.source.pk).update(last_used_at=timezone.now())
-        notifications = ctx.notifications
-        transaction.on_commit(lambda: live_notify(notifications))
+    try:
+        with transaction.atomic():
+            for item in items:
+                outcomes.append(_item_apply(item, ctx))
+            _counters_write(ctx)
+            if ctx.source is not None:
+                IngestKey.objects.filter(pk=ctx.source.pk).update(last_used_at=timezone.now())
+            notifications = ctx.notifications
+            transaction.on_commit(lambda: live_notify(notifications))
+    except BaseException:
+        # Ids handed out in a rolled-back transaction may be handed out again: forget
+        # anything cached under them.
+        events_cache_clear()
+        raise
     return outcomes
 
 
@@ -637,38 +643,39 @@ def batch_store(
     received_at: datetime,
 ) -> str:
     """Decode, compress and store a whole batch; never overwrite a stored one."""
-    stored = (
-        RRWebBatch.objects.filter(conversation=conversation, event_index=event_index)
-        .values_list("sha256", flat=True)
+    # One query answers three questions: is this index stored already, which segment does
+    # it continue, and which full-snapshot batch is its compression base. The nearest
+    # stored batch at or below the index knows all three, since nothing lies between them.
+    nearest = (
+        RRWebBatch.objects.filter(conversation=conversation, event_index__lte=event_index)
+        .order_by("-event_index")
+        .values(
+            "id", "event_index", "sha256", "segment", "full_snapshots", "base_id", "base__sha256"
+        )
         .first()
     )
-    if stored is not None:
-        if stored == digest:
+    if nearest is not None and nearest["event_index"] == event_index:
+        if nearest["sha256"] == digest:
             return DUPLICATE
         raise _conflict(
             f"event_index {event_index} of conversation {conversation.uuid} is already stored "
-            f"with different content (sha256 {stored[:12]}…, this frame {digest[:12]}…)"
+            f"with different content (sha256 {nearest['sha256'][:12]}…, "
+            f"this frame {digest[:12]}…)"
         )
     try:
         decoded = rrweb.decode_batch(text, kind=kind)
     except rrweb.RRWebError as exc:
         raise Rejection(RejectedFrame.Kind.INVALID, str(exc)) from exc
-    base = None
-    if not decoded.full_snapshots:
-        base = (
-            RRWebBatch.objects.filter(
-                conversation=conversation, event_index__lt=event_index, full_snapshots__gt=0
-            )
-            .order_by("-event_index")
-            .only("id", "sha256", "data", "base_id", "full_snapshots")
-            .first()
-        )
-    base_json = batch_events_json(base) if base is not None else None
+    base_id, base_json = None, None
+    if nearest is not None and not decoded.full_snapshots:
+        if nearest["full_snapshots"]:
+            base_id, base_sha = nearest["id"], nearest["sha256"]
+        else:
+            base_id, base_sha = nearest["base_id"], nearest["base__sha256"]
+        if base_id is not None:
+            base_json = events_json_by_id(base_id, base_sha)
     blob = rrweb.compress(decoded.events_json, base=base_json, level=conf.get("REPLAY_ZSTD_LEVEL"))
-    inits_before = RRWebBatch.objects.filter(
-        conversation=conversation, kind=RRWebBatch.KIND_INIT, event_index__lt=event_index
-    ).count()
-    segment = inits_before + (1 if kind == RRWebBatch.KIND_INIT else 0)
+    segment = (nearest["segment"] if nearest else 0) + (kind == RRWebBatch.KIND_INIT)
     batch = RRWebBatch.objects.create(
         conversation=conversation,
         event_index=event_index,
@@ -683,7 +690,7 @@ def batch_store(
         sha256=digest,
         stored_size=len(blob),
         data=blob,
-        base=base,
+        base_id=base_id,
         received_at=received_at,
         source=ctx.source,
     )

@@ -71,7 +71,7 @@ def _database() -> dict:
     if not url:
         VAR_DIR.mkdir(parents=True, exist_ok=True)
         url = f"sqlite:///{VAR_DIR / 'replay.sqlite3'}"
-    config = dj_database_url.parse(url, conn_max_age=0)
+    config = dj_database_url.parse(url, conn_max_age=600, conn_health_checks=True)
     if config["ENGINE"] == "django.db.backends.sqlite3":
         # WAL lets readers (staff pages) run beside the ingest writer; IMMEDIATE takes the
         # write lock at BEGIN so concurrent writers wait instead of failing mid-transaction.
@@ -81,8 +81,9 @@ def _database() -> dict:
             "timeout": 30,
         }
         # A file, not memory, so a Daphne process started by the tests shares the test data.
+        # One per test run, so runs side by side don't share it.
         config.setdefault("TEST", {})["NAME"] = os.environ.get("REPLAY_TEST_SQLITE_NAME") or str(
-            VAR_DIR / "test-replay.sqlite3"
+            VAR_DIR / f"test-replay-{os.getpid()}.sqlite3"
         )
     return config
 

@@ -1,0 +1,35 @@
+"""The project's ASGI application plus a bare consumer at /ws/bare/, for benchmarks only.
+
+The bare consumer does the least a server of this protocol can: read each frame, look at its
+type, answer pings. Ingest throughput is measured as a ratio against it, on the same Daphne.
+"""
+
+import json
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.routing import ProtocolTypeRouter, URLRouter
+from django.urls import path
+
+from replay.asgi import django_application  # noqa: F401  (sets Django up first)
+from replay.asgi import application as project_application  # isort: skip
+from conversations.routing import websocket_urlpatterns  # isort: skip
+
+
+class BareConsumer(AsyncWebsocketConsumer):
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data is None:
+            return
+        try:
+            frame = json.loads(text_data)
+        except ValueError:
+            return
+        if isinstance(frame, dict) and frame.get("type") == "ping":
+            await self.send(text_data='{"type":"ping"}')
+
+
+application = ProtocolTypeRouter(
+    {
+        "http": project_application,
+        "websocket": URLRouter([path("ws/bare/", BareConsumer.as_asgi()), *websocket_urlpatterns]),
+    }
+)

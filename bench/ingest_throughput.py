@@ -1,0 +1,164 @@
+"""Ingest throughput: frames/s and MB/s through Daphne, against a bare ping-only consumer.
+
+Starts one Daphne process serving both the real ingest consumer and a bare consumer, then
+streams realistic recordings (rrweb batches split into 32 KiB parts, chat messages, a ping
+every 20 frames) over 1 and over 50 concurrent connections, alternating bare and ingest runs.
+The clock stops when every connection's final ping is answered, i.e. everything is stored.
+
+    .venv/bin/python bench/ingest_throughput.py [--rounds 3]
+
+DATABASE_URL picks the database (default: a fresh SQLite file in a temporary directory).
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from websockets.asyncio.client import connect  # noqa: E402
+
+from bench.rrweb_fixtures import make_session, rrweb_frames  # noqa: E402
+
+PING = '{"type":"ping"}'
+PING_EVERY = 20
+
+
+def conversation_frames(seed: int, minutes: float) -> list[str]:
+    """The frames one shopper's conversation sends: rrweb batches with chat in between."""
+    conversation = str(uuid.uuid4())
+    frames = [
+        json.dumps(f) for f in rrweb_frames(conversation, make_session(minutes=minutes, seed=seed))
+    ]
+    for n in range(max(1, len(frames) // 10)):
+        message = {
+            "type": "message",
+            "conversation_uuid": conversation,
+            "message": {
+                "conversation_message_uuid": str(uuid.uuid4()),
+                "author_conversation_participant_name": "Shopper",
+                "body": f"Question number {n} about sizes and shipping",
+                "message_epoch": 1_736_949_600_000 + n * 1000,
+            },
+        }
+        frames.insert(n * 10, json.dumps(message))
+    return frames
+
+
+async def stream(url: str, frames: list[str]) -> None:
+    async with connect(url, max_size=None, compression=None) as ws:
+        for number, frame in enumerate(frames, start=1):
+            await ws.send(frame)
+            if number % PING_EVERY == 0:
+                await ws.send(PING)
+        await ws.send(PING)
+        # Each ping answer means everything before it is stored: wait for the last one.
+        expected = len(frames) // PING_EVERY + 1
+        for _ in range(expected):
+            assert json.loads(await ws.recv()) == {"type": "ping"}
+
+
+async def run(url: str, workloads: list[list[str]]) -> float:
+    started = time.perf_counter()
+    await asyncio.gather(*(stream(url, frames) for frames in workloads))
+    return time.perf_counter() - started
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_daphne(env: dict) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "bench.bare_asgi:application",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return process, port
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("daphne did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    print("command: .venv/bin/python bench/ingest_throughput.py " + " ".join(sys.argv[1:]))
+    tmp = tempfile.mkdtemp(prefix="bench-ingest-")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "REPLAY_VAR_DIR": tmp, "LOG_LEVEL": "WARNING"}
+    env.setdefault("DATABASE_URL", f"sqlite:///{tmp}/bench.sqlite3")
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    key = (
+        subprocess.run(
+            [sys.executable, "manage.py", "create_ingest_key", f"bench-{uuid.uuid4().hex[:8]}"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+    print(f"database: {env['DATABASE_URL'].split('@')[-1]}")
+    process, port = start_daphne(env)
+    try:
+        for connections, minutes in ((1, 10.0), (50, 1.0)):
+            results: dict[str, list[float]] = {"bare": [], "ingest": []}
+            sizes = None
+            for round_number in range(args.rounds):
+                for name, path in (("bare", "/ws/bare/"), ("ingest", f"/ws/ingest/?key={key}")):
+                    # Fresh conversations every run, so ingest never sees a re-send.
+                    seed = 1000 * round_number + (0 if name == "bare" else 500)
+                    workloads = [conversation_frames(seed + c, minutes) for c in range(connections)]
+                    sizes = (
+                        sum(len(w) for w in workloads),
+                        sum(len(f.encode()) for w in workloads for f in w),
+                    )
+                    seconds = asyncio.run(run(f"ws://127.0.0.1:{port}{path}", workloads))
+                    results[name].append(seconds)
+            frames, nbytes = sizes
+            bare = statistics.median(results["bare"])
+            ingest = statistics.median(results["ingest"])
+            print(
+                f"{connections:>2} connection(s), {frames} frames, {nbytes / 1e6:.1f} MB: "
+                f"bare {frames / bare:,.0f} frames/s {nbytes / bare / 1e6:.1f} MB/s | "
+                f"ingest {frames / ingest:,.0f} frames/s {nbytes / ingest / 1e6:.1f} MB/s | "
+                f"ratio {bare / ingest:.2f} (median of {args.rounds})"
+            )
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()
