@@ -1,6 +1,7 @@
 """WebSocket consumers: transport only; parsing lives in protocol, storing in ingest."""
 
 import asyncio
+import json
 import logging
 import time
 from collections import deque
@@ -10,8 +11,9 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.db import DatabaseError
 
-from conversations import conf, ingest
+from conversations import conf, ingest, selectors
 from conversations.keys import ingest_key_authenticate
+from conversations.live import live_group
 from conversations.protocol import dumps
 
 logger = logging.getLogger(__name__)
@@ -142,3 +144,49 @@ class IngestConsumer(AsyncWebsocketConsumer):
                 await last
             except Exception:  # the boundary: log, the frames are for the client to re-send
                 logger.exception("failed to store frames of a closed connection")
+
+
+def _may_watch(user) -> bool:
+    return bool(
+        user is not None
+        and user.is_authenticated
+        and user.is_staff
+        and user.has_perm("conversations.view_conversation")
+    )
+
+
+class LiveConsumer(AsyncWebsocketConsumer):
+    """Push a conversation's newly committed batches, messages and events to a staff page.
+
+    Session-authenticated (the router wraps it in the auth stack); staff with the view
+    permission only. The ingest services announce ids after commit, so rows are always there.
+    """
+
+    async def connect(self) -> None:
+        self.conversation_uuid = self.scope["url_route"]["kwargs"]["uuid"]
+        self.group = live_group(self.conversation_uuid)
+        if not await database_sync_to_async(_may_watch)(self.scope.get("user")):
+            await self.close()  # before accept: the handshake is refused with 403
+            return
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        pass  # watchers only listen
+
+    async def live_update(self, message: dict) -> None:
+        try:
+            rows = await database_sync_to_async(selectors.live_rows)(
+                conversation_uuid=self.conversation_uuid,
+                rrweb_ids=message.get("rrweb", []),
+                message_ids=message.get("message", []),
+                event_ids=message.get("event", []),
+            )
+        except Exception:  # the boundary: log; the page catches up on its next reload
+            logger.exception("could not load live rows for %s", self.conversation_uuid)
+            return
+        if rows is not None:
+            await self.send(text_data=json.dumps(rows, separators=(",", ":")))

@@ -1,14 +1,23 @@
 """Read queries for the API, the staff pages and the exports."""
 
 import base64
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
-from django.db.models import Prefetch, QuerySet
+from django.db import connection
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
-from conversations import rrweb
-from conversations.models import Conversation, Message, MessageEdit, RRWebBatch
+from conversations import clock, rrweb
+from conversations.models import (
+    Conversation,
+    Message,
+    MessageEdit,
+    Participant,
+    RRWebBatch,
+    TimelineEvent,
+)
 
 _EVENTS_CACHE: dict[tuple[int, str], bytes] = {}
 _EVENTS_CACHE_LIMIT = 256
@@ -45,11 +54,6 @@ def events_json_by_id(batch_id: int, sha256: str) -> bytes:
         pk=batch_id
     )
     return batch_events_json(batch)
-
-
-def events_cache_clear() -> None:
-    """Forget cached base batches."""
-    _EVENTS_CACHE.clear()
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -265,3 +269,270 @@ def recording_events_chunks(conversation: Conversation) -> Iterator[bytes]:
         first = False
         yield inner
     yield b"]"
+
+
+# Staff pages -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConversationFilters:
+    """What the conversation list is narrowed to; every field comes from the page's URL."""
+
+    q: str = ""
+    start_from: date | None = None
+    start_to: date | None = None
+    closed: bool | None = None
+    has_recording: bool | None = None
+    medium: str = ""
+    participant: str = ""
+
+
+def _search_words(q: str) -> list[str]:
+    return [word for word in q.split() if word][:8]
+
+
+def _conversation_search(queryset: QuerySet[Conversation], q: str) -> QuerySet[Conversation]:
+    """Conversations whose messages or participants match `q`.
+
+    PostgreSQL: full-text search (websearch syntax, `simple` configuration so names and
+    e-mails match as written); elsewhere every word must appear, case-insensitively.
+    """
+    words = _search_words(q)
+    if not words:
+        return queryset
+    if connection.vendor == "postgresql":
+        from django.contrib.postgres.search import SearchQuery, SearchVector
+
+        query = SearchQuery(q, config="simple", search_type="websearch")
+        messages = Message.objects.annotate(document=SearchVector("body", config="simple")).filter(
+            conversation_id=OuterRef("pk"), document=query
+        )
+        people = Participant.objects.annotate(
+            document=SearchVector("name", "email", config="simple")
+        ).filter(conversation_id=OuterRef("pk"), document=query)
+        return queryset.filter(Exists(messages) | Exists(people))
+    message_match = Q()
+    people_match = Q()
+    for word in words:
+        message_match &= Q(body__icontains=word)
+        people_match &= Q(name__icontains=word) | Q(email__icontains=word)
+    messages = Message.objects.filter(message_match, conversation_id=OuterRef("pk"))
+    people = Participant.objects.filter(people_match, conversation_id=OuterRef("pk"))
+    return queryset.filter(Exists(messages) | Exists(people))
+
+
+def conversation_filter(filters: ConversationFilters) -> QuerySet[Conversation]:
+    """Conversations narrowed by the list page's filters, with participants prefetched."""
+    queryset = Conversation.objects.all()
+    if filters.start_from:
+        queryset = queryset.filter(first_seen_at__date__gte=filters.start_from)
+    if filters.start_to:
+        queryset = queryset.filter(first_seen_at__date__lte=filters.start_to)
+    if filters.closed is not None:
+        queryset = queryset.filter(closed=filters.closed)
+    if filters.has_recording is True:
+        queryset = queryset.filter(rrweb_batch_total__gt=0)
+    elif filters.has_recording is False:
+        queryset = queryset.filter(rrweb_batch_total=0)
+    if filters.medium:
+        queryset = queryset.filter(medium=filters.medium)
+    if filters.participant:
+        people = Participant.objects.filter(
+            Q(name__icontains=filters.participant) | Q(email__icontains=filters.participant),
+            conversation_id=OuterRef("pk"),
+        )
+        queryset = queryset.filter(Exists(people))
+    queryset = _conversation_search(queryset, filters.q)
+    return queryset.prefetch_related("participants")
+
+
+def conversation_media() -> list[str]:
+    """The media seen so far, for the list's filter."""
+    return sorted(
+        Conversation.objects.exclude(medium="").values_list("medium", flat=True).distinct()
+    )
+
+
+def clock_samples(conversation_id: int) -> list[tuple[datetime, int]]:
+    """(received_at, last_ts) of every batch: the input of the clock offset estimate."""
+    return list(
+        RRWebBatch.objects.filter(conversation_id=conversation_id).values_list(
+            "received_at", "last_ts"
+        )
+    )
+
+
+def conversation_clock_offset(conversation_id: int) -> int:
+    """Server minus browser clock (ms) for one conversation; see conversations.clock."""
+    return clock.clock_offset_ms(clock_samples(conversation_id))
+
+
+def _server_ms(moment: datetime | None) -> int | None:
+    return clock.epoch_ms(moment) if moment else None
+
+
+_QUIET_EVENT_TYPES = {"new message", "rrweb"}
+
+
+def message_item(message: Message, *, offset_ms: int, customer_arn: str) -> dict:
+    """A message as a transcript line, placed on the recording's clock."""
+    server_ms = message.message_epoch or _server_ms(message.message_dts or message.received_at)
+    return {
+        "kind": "message",
+        "id": message.message_uuid,
+        "server_ms": server_ms,
+        "epoch": clock.to_recording_ms(server_ms, offset_ms),
+        "author": message.author_name or "Unknown",
+        "customer": bool(customer_arn) and message.author_arn == customer_arn,
+        "body": message.body,
+        "type": message.type or "message",
+        "edits": [
+            {"body": edit.body, "received_ms": _server_ms(edit.received_at)}
+            for edit in message.edits.all()
+        ],
+        "original_body": (message.original or {}).get("body") if message.edit_count else None,
+    }
+
+
+def event_item(event: TimelineEvent, *, offset_ms: int) -> dict:
+    """A timeline event as a system line of the transcript."""
+    server_ms = _server_ms(event.event_dts or event.at)
+    text = event.summary or event.event_type
+    if event.event_type == "updated message":
+        text = f"{event.actor_name or 'Someone'} edited a message"
+    return {
+        "kind": "system",
+        "id": f"event-{event.pk}",
+        "event_type": event.event_type,
+        "server_ms": server_ms,
+        "epoch": clock.to_recording_ms(server_ms, offset_ms),
+        "text": text,
+    }
+
+
+def customer_arn(conversation: Conversation) -> str:
+    """The arn of the participant who started the chat (the first to join)."""
+    first = conversation.participants.order_by("joined_dts", "id").first()
+    return first.arn if first else ""
+
+
+def transcript_items(conversation: Conversation, *, offset_ms: int) -> list[dict]:
+    """Messages and system lines in time order, each with its time on the recording's clock."""
+    customer = customer_arn(conversation)
+    items = [
+        message_item(message, offset_ms=offset_ms, customer_arn=customer)
+        for message in conversation.messages.all()
+    ]
+    items += [
+        event_item(event, offset_ms=offset_ms)
+        for event in conversation.events.all()
+        if event.event_type not in _QUIET_EVENT_TYPES
+    ]
+    items.sort(key=lambda item: (item["server_ms"] is None, item["server_ms"] or 0))
+    return items
+
+
+def recording_index(conversation: Conversation) -> dict:
+    """What a player needs before any event: batches with their times, full snapshots, pages.
+
+    Each batch is [event_index, first_ts, last_ts, event_count, full_snapshots, segment].
+    """
+    batches = list(recording_batches(conversation))
+    offset_ms = clock.clock_offset_ms((b.received_at, b.last_ts) for b in batches)
+    return {
+        "conversation_uuid": conversation.uuid,
+        "clock_offset_ms": offset_ms,
+        "start_ms": min((b.first_ts for b in batches), default=None),
+        "end_ms": max((b.last_ts for b in batches), default=None),
+        "batches": [
+            [b.event_index, b.first_ts, b.last_ts, b.event_count, b.full_snapshots, b.segment]
+            for b in batches
+        ],
+        "segments": [
+            {key: s[key] for key in ("segment", "href", "first_ts", "last_ts", "first_event_index")}
+            for s in segments(batches)
+        ],
+    }
+
+
+def recording_events_json(
+    conversation: Conversation, *, first_index: int, last_index: int, max_events: int
+) -> tuple[bytes, int | None]:
+    """Events of the batches from `first_index` on, as JSON array text, and where to go on.
+
+    Stops after the batch that reaches `max_events` or at `last_index`; the second value is the
+    next batch's event_index, or None when nothing follows.
+    """
+    batches = (
+        RRWebBatch.objects.filter(
+            conversation=conversation, event_index__gte=first_index, event_index__lte=last_index
+        )
+        .order_by("event_index")
+        .only("id", "event_index", "event_count", "sha256", "data", "base_id", "full_snapshots")
+    )
+    pieces: list[bytes] = []
+    count = 0
+    next_index: int | None = None
+    for batch in batches.iterator(chunk_size=32):
+        if count >= max_events:
+            next_index = batch.event_index
+            break
+        inner = batch_events_json(batch).strip()[1:-1].strip()
+        if inner:
+            pieces.append(inner)
+        count += batch.event_count
+    return b"[" + b",".join(pieces) + b"]", next_index
+
+
+def live_rows(
+    *,
+    conversation_uuid: str,
+    rrweb_ids: list[int],
+    message_ids: list[int],
+    event_ids: list[int],
+) -> dict | None:
+    """The committed rows a live update names, shaped as the replay page shows them."""
+    conversation = Conversation.objects.filter(uuid=conversation_uuid).first()
+    if conversation is None:
+        return None
+    offset_ms = conversation_clock_offset(conversation.pk)
+    customer = customer_arn(conversation)
+    batches = [
+        {
+            "meta": [
+                b.event_index,
+                b.first_ts,
+                b.last_ts,
+                b.event_count,
+                b.full_snapshots,
+                b.segment,
+            ],
+            "href": b.href or None,
+            "events": json.loads(batch_events_json(b)),
+        }
+        for b in RRWebBatch.objects.filter(conversation=conversation, pk__in=rrweb_ids).order_by(
+            "event_index"
+        )
+    ]
+    messages = Message.objects.filter(conversation=conversation, pk__in=message_ids)
+    events = TimelineEvent.objects.filter(conversation=conversation, pk__in=event_ids).exclude(
+        event_type__in=_QUIET_EVENT_TYPES
+    )
+    items = [
+        message_item(m, offset_ms=offset_ms, customer_arn=customer)
+        for m in messages.prefetch_related("edits")
+    ]
+    items += [event_item(e, offset_ms=offset_ms) for e in events]
+    items.sort(key=lambda item: (item["server_ms"] is None, item["server_ms"] or 0))
+    return {
+        "conversation_uuid": conversation.uuid,
+        "clock_offset_ms": offset_ms,
+        "closed": conversation.closed,
+        "batches": batches,
+        "items": items,
+    }
+
+
+def events_cache_clear() -> None:
+    """Forget cached base batches: a long export must not keep every conversation's bases."""
+    _EVENTS_CACHE.clear()

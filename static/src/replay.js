@@ -1,5 +1,515 @@
-// Entry for the staff replay page: exposes rrweb-player to the page's inline setup code.
-import rrwebPlayer from "rrweb-player";
-import "rrweb-player/dist/style.css";
+// The staff replay page: rrweb's core Replayer with our own controls, fed progressively.
+//
+// Times are absolute milliseconds on the recording's (customer browser's) clock; transcript
+// items carry theirs in data-epoch, already aligned by the server. The recording is loaded in
+// chunks of whole batches. The replayer always holds one contiguous run of batches that starts
+// at a full snapshot; a seek outside that run rebuilds it from the nearest full snapshot before
+// the target, so it never waits for everything in between.
+import { Replayer } from "rrweb";
+import "rrweb/dist/style.css";
+import "./replay.css";
 
-window.ReplayPlayer = rrwebPlayer;
+const FIRST_CHUNK_EVENTS = 400;
+const SLICE_EVENTS = 400; // events handed to the replayer per task, to keep tasks short
+const LIVE_RESYNC_MS = 1500;
+const LIVE_EVENT_LIMIT = 20000; // an hour-long live view keeps only what follows a snapshot
+const [POS, FIRST, LAST, COUNT, SNAPSHOTS, SEGMENT] = [0, 1, 2, 3, 4, 5];
+
+const config = JSON.parse(document.getElementById("replay-config").textContent);
+const $ = (id) => document.getElementById(id);
+const stage = $("stage");
+const transcript = $("transcript");
+
+const state = {
+  batches: [],
+  segments: [],
+  startMs: null,
+  endMs: null,
+  replayer: null,
+  baseTs: 0, // timestamp of the replayer's first event
+  runFrom: 0, // position in `batches` where the replayer's run starts
+  runTo: 0, // position of the first batch not loaded into the replayer
+  token: 0,
+  playing: false,
+  waiting: false,
+  speed: 1,
+  live: false,
+  liveBaseline: 0,
+  firstFrameAt: null,
+  loads: 0,
+};
+window.replayState = state; // for the browser tests and the benchmark
+
+const sleep = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+function formatMs(ms) {
+  const total = Math.max(0, Math.floor(ms / 1000));
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = String(total % 60).padStart(2, "0");
+  return h ? `${h}:${String(m).padStart(2, "0")}:${s}` : `${m}:${s}`;
+}
+
+async function getJson(url) {
+  const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+  if (!response.ok) throw new Error(`${url}: ${response.status}`);
+  return response.json();
+}
+
+function fetchChunk(fromPos, toPos, max) {
+  const params = new URLSearchParams({ from: state.batches[fromPos][POS] });
+  if (toPos !== undefined) params.set("to", state.batches[toPos][POS]);
+  if (max) params.set("max", max);
+  state.loads += 1;
+  return getJson(`${config.eventsUrl}?${params}`);
+}
+
+// Position of the last batch starting at or before `ts`.
+function batchAt(ts) {
+  let lo = 0;
+  let hi = state.batches.length - 1;
+  let found = 0;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (state.batches[mid][FIRST] <= ts) {
+      found = mid;
+      lo = mid + 1;
+    } else hi = mid - 1;
+  }
+  return found;
+}
+
+// Position of the last batch holding a full snapshot at or before `pos`.
+function keyframeAt(pos) {
+  for (let i = pos; i >= 0; i -= 1) if (state.batches[i][SNAPSHOTS] > 0) return i;
+  return 0;
+}
+
+function posAfter(eventIndex) {
+  if (eventIndex === null) return state.batches.length;
+  const pos = state.batches.findIndex((b) => b[POS] === eventIndex);
+  return pos === -1 ? state.batches.length : pos;
+}
+
+// Drop what precedes the first Meta + FullSnapshot: nothing can be drawn before it.
+function fromSnapshot(events) {
+  const full = events.findIndex((e) => e.type === 2);
+  if (full <= 0) return events;
+  const meta = events[full - 1].type === 4 ? full - 1 : full;
+  return events.slice(meta);
+}
+
+function loadedUntil() {
+  return state.runTo > 0 ? state.batches[state.runTo - 1][LAST] : state.startMs;
+}
+
+function position() {
+  if (!state.replayer) return state.startMs || 0;
+  if (state.live) return state.liveBaseline + state.replayer.timer.timeOffset;
+  return state.baseTs + state.replayer.getCurrentTime();
+}
+
+function buildReplayer(events) {
+  if (state.replayer) state.replayer.destroy();
+  stage.replaceChildren();
+  const replayer = new Replayer(events, {
+    root: stage,
+    speed: state.speed,
+    skipInactive: $("skip-inactive").checked,
+    showWarning: false,
+    mouseTail: false,
+    UNSAFE_replayCanvas: false,
+    liveMode: state.live,
+  });
+  replayer.on("resize", fitStage);
+  replayer.on("finish", () => {
+    if (state.runTo < state.batches.length) state.waiting = state.playing;
+    else setPlaying(false);
+  });
+  state.replayer = replayer;
+  state.baseTs = events[0].timestamp;
+  $("stage-message").hidden = true;
+  fitStage();
+  return replayer;
+}
+
+function fitStage() {
+  const wrapper = stage.querySelector(".replayer-wrapper");
+  const iframe = stage.querySelector("iframe");
+  if (!wrapper || !iframe) return;
+  const width = iframe.offsetWidth || Number(iframe.width) || 1;
+  const height = iframe.offsetHeight || Number(iframe.height) || 1;
+  const box = $("stage-wrap").getBoundingClientRect();
+  const scale = Math.min(box.width / width, box.height / height, 1);
+  wrapper.style.transform = `scale(${scale})`;
+  wrapper.style.left = `${(box.width - width * scale) / 2}px`;
+  wrapper.style.top = `${(box.height - height * scale) / 2}px`;
+}
+
+// Feed events to the replayer a slice per task, so the page stays responsive.
+async function feed(events, token) {
+  for (let i = 0; i < events.length; i += SLICE_EVENTS) {
+    if (token !== state.token) return false;
+    for (const event of events.slice(i, i + SLICE_EVENTS)) state.replayer.addEvent(event);
+    await sleep();
+  }
+  return token === state.token;
+}
+
+// Load the run of batches from the full snapshot before `target`, then keep loading behind.
+async function startRun(target, { play = false } = {}) {
+  const token = ++state.token;
+  const targetPos = batchAt(target);
+  const from = keyframeAt(targetPos);
+  const chunk = await fetchChunk(from, targetPos, targetPos > from ? 20000 : FIRST_CHUNK_EVENTS);
+  if (token !== state.token) return;
+  const events = fromSnapshot(chunk.events);
+  if (!events.length) return;
+  state.runFrom = from;
+  state.runTo = chunk.next === null ? targetPos + 1 : posAfter(chunk.next);
+  buildReplayer(events);
+  seekWithin(Math.max(target, state.baseTs), play);
+  if (state.firstFrameAt === null) state.firstFrameAt = performance.now();
+  loadBehind(token);
+}
+
+async function loadBehind(token) {
+  while (token === state.token && state.runTo < state.batches.length) {
+    const chunk = await fetchChunk(state.runTo);
+    if (token !== state.token) return;
+    if (!(await feed(chunk.events, token))) return;
+    state.runTo = posAfter(chunk.next);
+    if (state.waiting) {
+      state.waiting = false;
+      seekWithin(position(), true);
+    }
+    drawLoaded();
+  }
+  drawLoaded();
+}
+
+function seekWithin(ts, play) {
+  const offset = Math.max(0, ts - state.baseTs);
+  if (play) state.replayer.play(offset);
+  else state.replayer.pause(offset);
+  setPlaying(play);
+}
+
+// Go to `ts` (recording clock); rebuild from the nearest full snapshot when not loaded.
+function seek(ts, play = state.playing) {
+  if (!state.batches.length || state.startMs === null) return;
+  ts = Math.min(Math.max(ts, state.startMs), state.endMs);
+  if (state.live) leaveLive();
+  const loaded = state.replayer && ts >= state.baseTs && ts <= loadedUntil();
+  const sameRun = state.replayer && keyframeAt(batchAt(ts)) <= state.runTo - 1 && ts >= state.baseTs;
+  if (loaded) seekWithin(ts, play);
+  else if (sameRun && batchAt(ts) - state.runTo < 3) {
+    // Just beyond what is loaded: the loader is about to bring it.
+    seekWithin(loadedUntil(), false);
+    state.waiting = play;
+  } else startRun(ts, { play });
+  render();
+}
+
+function setPlaying(playing) {
+  state.playing = playing;
+  const button = $("play");
+  button.classList.toggle("playing", playing);
+  button.setAttribute("aria-label", playing ? "Pause" : "Play");
+}
+
+function togglePlay() {
+  if (!state.replayer) return;
+  if (state.playing) {
+    state.replayer.pause();
+    setPlaying(false);
+  } else {
+    const at = position() >= state.endMs - 50 ? state.startMs : position();
+    seek(at, true);
+  }
+}
+
+// Live -----------------------------------------------------------------------------------
+
+// Follow along: rrweb's live mode schedules by elapsed time from a baseline. Our baseline is
+// on the customer's clock and moves to each batch as it arrives, so a skewed customer clock
+// neither delays nor bunches what staff see.
+function enterLive() {
+  if (!state.replayer) return;
+  state.token += 1;
+  const end = state.batches[state.batches.length - 1][LAST];
+  state.replayer.pause(Math.max(0, end - state.baseTs));
+  state.replayer.setConfig({ liveMode: true });
+  state.liveBaseline = end;
+  state.replayer.startLive(end);
+  state.live = true;
+  setPlaying(true);
+  document.body.classList.add("is-live");
+}
+
+function leaveLive() {
+  state.live = false;
+  document.body.classList.remove("is-live");
+  const at = state.batches.length ? state.batches[state.batches.length - 1][LAST] : 0;
+  state.token += 1;
+  startRun(at);
+}
+
+function liveBatch(batch) {
+  const meta = batch.meta;
+  const last = state.batches[state.batches.length - 1];
+  if (last && meta[POS] <= last[POS]) return;
+  state.batches.push(meta);
+  if (state.startMs === null) state.startMs = meta[FIRST];
+  state.endMs = Math.max(state.endMs || 0, meta[LAST]);
+  if (!state.segments.length || state.segments[state.segments.length - 1].segment !== meta[SEGMENT]) {
+    state.segments.push({ segment: meta[SEGMENT], href: batch.href, first_ts: meta[FIRST], last_ts: meta[LAST] });
+    drawSegments();
+  }
+  if (!state.replayer) {
+    if (!meta[SNAPSHOTS]) return;
+    state.live = true;
+    buildReplayer(fromSnapshot(batch.events));
+    state.runTo = state.batches.length;
+    state.live = false;
+    enterLive();
+    return;
+  }
+  if (!state.live) return;
+  const timer = state.replayer.timer;
+  const now = state.liveBaseline + timer.timeOffset;
+  if (Math.abs(now - meta[FIRST]) > LIVE_RESYNC_MS) timer.timeOffset = meta[FIRST] - state.liveBaseline;
+  for (const event of batch.events) state.replayer.addEvent(event);
+  state.runTo = state.batches.length;
+  if (meta[SNAPSHOTS]) Promise.resolve().then(() => Promise.resolve()).then(trimLive);
+}
+
+function trimLive() {
+  const events = state.replayer.service.state.context.events;
+  if (events.length <= LIVE_EVENT_LIMIT) return;
+  let full = -1;
+  for (let i = events.length - 1; i > 0; i -= 1) if (events[i].type === 2) { full = i; break; }
+  const cut = full > 0 && events[full - 1].type === 4 ? full - 1 : full;
+  if (cut > 0) events.splice(0, cut);
+}
+
+function connectLive() {
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  const socket = new WebSocket(`${scheme}//${location.host}${config.livePath}`);
+  socket.addEventListener("message", (message) => {
+    const update = JSON.parse(message.data);
+    for (const batch of update.batches) liveBatch(batch);
+    for (const item of update.items) addItem(item);
+    if (update.closed) $("live-badge")?.replaceChildren("Closed");
+    drawMarkers();
+    drawSegments();
+  });
+  socket.addEventListener("close", () => {
+    if (!config.closed) setTimeout(connectLive, 3000);
+  });
+}
+
+// Transcript -----------------------------------------------------------------------------
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function addItem(item) {
+  if (item.kind === "message" && transcript.querySelector(`[data-message-uuid="${CSS.escape(item.id)}"]`)) return;
+  $("transcript-empty")?.remove();
+  const li = el("li", `item ${item.kind}`);
+  li.tabIndex = 0;
+  li.dataset.epoch = item.epoch ?? "";
+  if (item.kind === "message") {
+    if (item.customer) li.classList.add("customer");
+    li.dataset.messageUuid = item.id;
+    const meta = el("div", "meta");
+    meta.append(el("span", "author", item.author), timeTag(item.epoch));
+    li.append(meta, el("div", "body", item.body));
+    if (item.edits.length) {
+      const details = el("details", "edits");
+      details.append(el("summary", "", `Edited ${item.edits.length} time${item.edits.length > 1 ? "s" : ""}`));
+      const list = el("ol");
+      for (const edit of item.edits) list.append(el("li", "", edit.body));
+      details.append(list);
+      li.append(details);
+    }
+  } else {
+    li.dataset.eventType = item.event_type;
+    li.append(el("span", "text", item.text), timeTag(item.epoch));
+  }
+  const after = [...transcript.children].find((other) => Number(other.dataset.epoch) > Number(item.epoch));
+  transcript.insertBefore(li, after || null);
+  labelTimes();
+}
+
+function timeTag(epoch) {
+  const time = el("time", "at");
+  time.dataset.epoch = epoch ?? "";
+  return time;
+}
+
+function labelTimes() {
+  for (const time of transcript.querySelectorAll("time.at")) {
+    const epoch = Number(time.dataset.epoch);
+    if (!time.dataset.epoch) continue;
+    if (state.startMs !== null) time.textContent = formatMs(epoch - state.startMs);
+    else time.textContent = new Date(epoch + config.clockOffsetMs).toLocaleTimeString();
+  }
+}
+
+let activeItem = null;
+function highlight(ts) {
+  let current = null;
+  for (const item of transcript.children) {
+    if (!item.dataset.epoch) continue;
+    if (Number(item.dataset.epoch) <= ts) current = item;
+    else break;
+  }
+  if (current === activeItem) return;
+  activeItem?.classList.remove("active");
+  current?.classList.add("active");
+  activeItem = current;
+  if (current) {
+    const top = current.offsetTop - transcript.clientHeight / 3;
+    transcript.scrollTo({ top, behavior: "smooth" });
+  }
+}
+
+// Timeline ------------------------------------------------------------------------------
+
+function fraction(ts) {
+  const span = state.endMs - state.startMs;
+  return span > 0 ? Math.min(1, Math.max(0, (ts - state.startMs) / span)) : 0;
+}
+
+function drawMarkers() {
+  const markers = $("track-markers");
+  markers.replaceChildren();
+  if (state.startMs === null) return;
+  for (const item of transcript.children) {
+    if (!item.dataset.epoch) continue;
+    const marker = el("span", `marker ${item.classList.contains("message") ? "message" : "system"}`);
+    marker.style.left = `${fraction(Number(item.dataset.epoch)) * 100}%`;
+    marker.title = item.querySelector(".body, .text")?.textContent.slice(0, 80) || "";
+    markers.append(marker);
+  }
+  $("total-time").textContent = formatMs(state.endMs - state.startMs);
+  labelTimes();
+}
+
+function drawSegments() {
+  const list = $("segments");
+  list.replaceChildren();
+  for (const segment of state.segments) {
+    const li = el("li");
+    const button = el("button", "segment");
+    button.type = "button";
+    button.dataset.ts = segment.first_ts;
+    button.append(el("span", "seg-time", formatMs(segment.first_ts - state.startMs)), el("span", "seg-url", segment.href || "(unknown page)"));
+    button.title = segment.href || "";
+    button.addEventListener("click", () => seek(segment.first_ts, state.playing));
+    li.append(button);
+    list.append(li);
+  }
+  $("segment-count").textContent = String(state.segments.length);
+}
+
+function drawLoaded() {
+  if (state.startMs === null || !state.batches.length) return;
+  const from = fraction(state.batches[state.runFrom][FIRST]);
+  const to = fraction(loadedUntil());
+  const bar = $("track-loaded");
+  bar.style.left = `${from * 100}%`;
+  bar.style.width = `${Math.max(0, to - from) * 100}%`;
+}
+
+function render() {
+  if (state.startMs !== null && state.replayer) {
+    const ts = position();
+    const f = fraction(ts);
+    $("track-played").style.width = `${f * 100}%`;
+    $("track-handle").style.left = `${f * 100}%`;
+    $("track").setAttribute("aria-valuenow", String(Math.round(ts - state.startMs)));
+    $("current-time").textContent = formatMs(ts - state.startMs);
+    highlight(ts);
+  }
+  requestAnimationFrame(render);
+}
+
+// Controls --------------------------------------------------------------------------------
+
+function bindControls() {
+  $("play").addEventListener("click", togglePlay);
+  $("track").addEventListener("click", (event) => {
+    const box = event.currentTarget.getBoundingClientRect();
+    const f = (event.clientX - box.left) / box.width;
+    seek(state.startMs + f * (state.endMs - state.startMs));
+  });
+  for (const button of document.querySelectorAll("[data-speed]")) {
+    button.addEventListener("click", () => {
+      state.speed = Number(button.dataset.speed);
+      state.replayer?.setConfig({ speed: state.speed });
+      for (const other of document.querySelectorAll("[data-speed]")) other.classList.toggle("active", other === button);
+    });
+  }
+  $("skip-inactive").addEventListener("change", (event) => state.replayer?.setConfig({ skipInactive: event.target.checked }));
+  $("fullscreen").addEventListener("click", () => {
+    if (document.fullscreenElement) document.exitFullscreen();
+    else $("stage-wrap").requestFullscreen?.();
+  });
+  document.addEventListener("fullscreenchange", () => setTimeout(fitStage, 50));
+  window.addEventListener("resize", fitStage);
+  transcript.addEventListener("click", (event) => {
+    const item = event.target.closest("li.item");
+    if (!item || !item.dataset.epoch || event.target.closest("details")) return;
+    seek(Number(item.dataset.epoch));
+  });
+  transcript.addEventListener("keydown", (event) => {
+    const item = event.target.closest("li.item");
+    if (event.key === "Enter" && item?.dataset.epoch) seek(Number(item.dataset.epoch));
+  });
+  document.addEventListener("keydown", (event) => {
+    if (event.target.closest("input, select, textarea, button, summary")) return;
+    if (event.key === " ") {
+      event.preventDefault();
+      togglePlay();
+    } else if (event.key === "ArrowLeft" || event.key === "ArrowRight") {
+      event.preventDefault();
+      seek(position() + (event.key === "ArrowLeft" ? -5000 : 5000));
+    }
+  });
+  $("live-badge")?.addEventListener("click", () => {
+    if (!state.live && state.replayer) enterLive();
+  });
+}
+
+async function main() {
+  bindControls();
+  labelTimes();
+  requestAnimationFrame(render);
+  const index = await getJson(config.indexUrl);
+  state.batches = index.batches;
+  state.segments = index.segments;
+  state.startMs = index.start_ms;
+  state.endMs = index.end_ms;
+  drawSegments();
+  drawMarkers();
+  if (state.batches.length) {
+    if (config.live) {
+      await startRun(state.endMs);
+      enterLive();
+    } else await startRun(state.startMs);
+  }
+  if (config.live) connectLive();
+}
+
+main().catch((error) => {
+  $("stage-message").hidden = false;
+  $("stage-message").textContent = "The recording could not be loaded.";
+  console.error(error);
+});

@@ -1,0 +1,223 @@
+"""Staff pages: the conversation list, the replay page and the recording endpoints it loads."""
+
+import json
+from collections.abc import Callable
+from datetime import date
+from functools import wraps
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import NoReverseMatch, reverse
+from django.utils.text import compress_string
+from django.views.decorators.http import require_GET
+
+from conversations import selectors
+from conversations.api import VIEW_PERMISSION, api_permission_required
+
+EXPORT_PERMISSION = "conversations.export_conversation"
+EXPORT_FORMATS = [
+    ("archive", "Archive (.zip)"),
+    ("archive-zst", "Archive (.zst)"),
+    ("html", "HTML"),
+    ("txt", "Text"),
+    ("csv", "CSV"),
+    ("print", "Print"),
+]
+PAGE_SIZE = 50
+# One chunk of recording events: big enough to cover minutes, small enough to parse in a blink.
+CHUNK_EVENTS = 3000
+
+
+def staff_required(view: Callable) -> Callable:
+    """Sign-in for anonymous visitors; 403 for anyone not staff with the view permission."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path(), settings.LOGIN_URL)
+        if not (request.user.is_staff and request.user.has_perm(VIEW_PERMISSION)):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _date(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def _choice(value: str, yes: str, no: str) -> bool | None:
+    return {yes: True, no: False}.get(value)
+
+
+def filters_from_query(query: dict) -> selectors.ConversationFilters:
+    """The list's filters from its URL; unknown or malformed values are ignored."""
+    return selectors.ConversationFilters(
+        q=query.get("q", "").strip()[:200],
+        start_from=_date(query.get("from", "")),
+        start_to=_date(query.get("to", "")),
+        closed=_choice(query.get("status", ""), "closed", "open"),
+        has_recording=_choice(query.get("recording", ""), "yes", "no"),
+        medium=query.get("medium", "").strip()[:20],
+        participant=query.get("participant", "").strip()[:100],
+    )
+
+
+def _duration_ms(conversation) -> int | None:
+    start = conversation.start_dts or conversation.first_seen_at
+    end = conversation.closed_dts or conversation.last_message_dts
+    if not (start and end) or end < start:
+        return None
+    return int((end - start).total_seconds() * 1000)
+
+
+def format_ms(ms: int | None) -> str:
+    """A duration as 0:42, 12:05 or 1:02:05."""
+    if ms is None:
+        return ""
+    seconds = max(0, ms // 1000)
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+
+
+def _recording_ms(conversation) -> int | None:
+    if conversation.recording_start_ms is None or conversation.recording_end_ms is None:
+        return None
+    return conversation.recording_end_ms - conversation.recording_start_ms
+
+
+@require_GET
+@staff_required
+def conversation_list(request: HttpRequest) -> HttpResponse:
+    filters = filters_from_query(request.GET)
+    page = selectors.conversation_page(
+        queryset=selectors.conversation_filter(filters),
+        cursor=request.GET.get("cursor", ""),
+        limit=PAGE_SIZE,
+    )
+    kept = {k: v for k, v in request.GET.items() if k != "cursor" and v}
+    rows = [
+        {
+            "conversation": conversation,
+            "participants": list(conversation.participants.all()),
+            "duration": format_ms(_duration_ms(conversation)),
+            "recording": format_ms(_recording_ms(conversation)),
+        }
+        for conversation in page.items
+    ]
+    return render(
+        request,
+        "conversations/list.html",
+        {
+            "rows": rows,
+            "filters": filters,
+            "query": request.GET,
+            "media": selectors.conversation_media(),
+            "filtered": bool(kept),
+            "next_url": f"?{urlencode({**kept, 'cursor': page.next_cursor})}"
+            if page.next_cursor
+            else None,
+            "first_url": f"?{urlencode(kept)}" if request.GET.get("cursor") else None,
+        },
+    )
+
+
+def _export_links(request: HttpRequest, uuid: str) -> list[tuple[str, str]]:
+    """Download links of the exports, for those allowed; none until the exports exist."""
+    if not request.user.has_perm(EXPORT_PERMISSION):
+        return []
+    try:
+        return [
+            (label, reverse("conversations:export", kwargs={"uuid": uuid, "fmt": fmt}))
+            for fmt, label in EXPORT_FORMATS
+        ]
+    except NoReverseMatch:
+        return []
+
+
+@require_GET
+@staff_required
+def conversation_replay(request: HttpRequest, uuid: str) -> HttpResponse:
+    conversation = selectors.conversation_get(uuid=uuid)
+    if conversation is None:
+        raise Http404("No such conversation.")
+    offset_ms = selectors.conversation_clock_offset(conversation.pk)
+    items = selectors.transcript_items(conversation, offset_ms=offset_ms)
+    config = {
+        "uuid": conversation.uuid,
+        "indexUrl": reverse("conversations:recording-index", kwargs={"uuid": uuid}),
+        "eventsUrl": reverse("conversations:recording-events", kwargs={"uuid": uuid}),
+        "livePath": f"/ws/live/{conversation.uuid}/",
+        "live": not conversation.closed,
+        "closed": conversation.closed,
+        "clockOffsetMs": offset_ms,
+    }
+    return render(
+        request,
+        "conversations/replay.html",
+        {
+            "conversation": conversation,
+            "participants": list(conversation.participants.all()),
+            "items": items,
+            "config": config,
+            "exports": _export_links(request, conversation.uuid),
+            "duration": format_ms(_duration_ms(conversation)),
+            "recording": format_ms(_recording_ms(conversation)),
+        },
+    )
+
+
+def _json(request: HttpRequest, body: bytes, status: int = 200) -> HttpResponse:
+    """JSON, gzip-compressed when the client accepts it (recordings shrink about tenfold)."""
+    response = HttpResponse(content_type="application/json", status=status)
+    response["Vary"] = "Accept-Encoding"
+    response["Cache-Control"] = "private, no-cache"
+    if "gzip" in request.headers.get("Accept-Encoding", "") and len(body) > 200:
+        body = compress_string(body)
+        response["Content-Encoding"] = "gzip"
+    response.content = body
+    return response
+
+
+def _conversation_or_404(uuid: str):
+    conversation = selectors.Conversation.objects.filter(uuid=uuid).first()
+    if conversation is None:
+        raise Http404("No such conversation.")
+    return conversation
+
+
+@require_GET
+@api_permission_required(VIEW_PERMISSION)
+def recording_index(request: HttpRequest, uuid: str) -> HttpResponse:
+    """The recording's batches, full-snapshot positions, pages and clock offset."""
+    index = selectors.recording_index(_conversation_or_404(uuid))
+    return _json(request, json.dumps(index, separators=(",", ":")).encode())
+
+
+@require_GET
+@api_permission_required(VIEW_PERMISSION)
+def recording_events(request: HttpRequest, uuid: str) -> HttpResponse:
+    """One chunk of events: batches from `from` (an event_index) up to `to` or a size bound."""
+    conversation = _conversation_or_404(uuid)
+    try:
+        first = int(request.GET.get("from", "0"))
+        last = int(request.GET.get("to", str(2**62)))
+    except ValueError:
+        return _json(request, b'{"error":"from and to must be integers"}', status=400)
+    try:
+        max_events = max(100, min(int(request.GET.get("max", CHUNK_EVENTS)), 20 * CHUNK_EVENTS))
+    except ValueError:
+        max_events = CHUNK_EVENTS
+    events, next_index = selectors.recording_events_json(
+        conversation, first_index=first, last_index=last, max_events=max_events
+    )
+    head = b'{"next":' + (str(next_index).encode() if next_index is not None else b"null")
+    return _json(request, head + b',"events":' + events + b"}")
