@@ -1,0 +1,248 @@
+"""Exports: the archive round trip, transcripts, CSVs and the bulk zip in constant memory."""
+
+import csv
+import io
+import json
+import tracemalloc
+import zipfile
+
+import pytest
+import zstandard
+from django.core.management import call_command
+from django.utils import timezone
+
+from conversations import exports, ingest
+from conversations.imports import CREATED, archive_import
+from conversations.models import Conversation, RRWebBatch
+from conversations.retention import conversation_delete
+from conversations.selectors import batch_events_json
+from tests import factories as f
+
+pytestmark = pytest.mark.django_db
+
+INJECTION = "</script><script>window.pwned=1</script><!-- <script>window.pwned=2</script>"
+
+
+def apply(*frames: dict | str) -> list[ingest.Outcome]:
+    items = [ingest.item_from_text(fr if isinstance(fr, str) else f.dumps(fr)) for fr in frames]
+    return ingest.items_apply(items, source=None)
+
+
+def recorded_conversation(
+    uuid: str | None = None, *, body: str = "Is the blue kettle in stock?", page_text: str = ""
+) -> Conversation:
+    """A conversation as a shop sends it: summary, messages with an edit, events, recording."""
+    uuid = uuid or f.new_uuid()
+    first = f.rrweb_events(start=f.T0, count=3)
+    if page_text:
+        first[1]["data"]["node"]["childNodes"][0]["childNodes"][0]["childNodes"][0][
+            "textContent"
+        ] = page_text
+    later = f.incremental_events(start=f.T0 + 1_000, count=4)
+    second_page = f.rrweb_events(start=f.T0 + 3_000, count=2, href="https://shop.example/cart")
+    message_uuid = f.new_uuid()
+    agent = f.participant("Bo Agent")
+    frames = [
+        f.new_conversation(uuid, participants=[f.participant(), agent]),
+        f.message(uuid, body, message_uuid=message_uuid, epoch=f.T0 + 500),
+        f.message(uuid, "Yes, 12 left.", author="Bo Agent", epoch=f.T0 + 2_500),
+        f.event(
+            "updated message",
+            uuid,
+            event_updated_message=f.message(uuid, body + " (EU plug)", message_uuid=message_uuid)[
+                "message"
+            ],
+        ),
+        f.event(
+            "typing",
+            uuid,
+            event_typing={"author_conversation_participant_name": "Bo Agent", "value": "Yes"},
+        ),
+        f.rrweb_frame(uuid, 0, first, kind="init"),
+        # Spaced JSON, as some clients send it: the archive stores one canonical spelling.
+        f.rrweb_frame(uuid, 1, json.dumps(later)),
+        *f.rrweb_parts(uuid, 2, second_page, parts=3, kind="init"),
+    ]
+    outcomes = apply(*frames)
+    assert [o.status for o in outcomes if o.status == ingest.REJECTED] == []
+    conversation = Conversation.objects.get(uuid=uuid)
+    conversation.tags = "refund, vip"
+    conversation.save(update_fields=["tags"])
+    return conversation
+
+
+def wipe() -> None:
+    for conversation in Conversation.objects.all():
+        conversation_delete(conversation=conversation)
+
+
+def test_archive_imported_into_an_empty_database_exports_byte_for_byte_the_same():
+    conversation = recorded_conversation()
+    first = exports.archive_bytes(conversation)
+    wipe()
+    assert Conversation.objects.count() == 0
+
+    result = archive_import(first, name="one.json")
+
+    assert result.status == CREATED, result.reason
+    assert exports.archive_bytes(conversation.uuid) == first
+
+
+def test_archive_holds_conversation_messages_edits_events_and_recording():
+    conversation = recorded_conversation()
+    archive = json.loads(exports.archive_bytes(conversation))
+
+    assert archive["format"] == "conversation-replay-archive"
+    assert archive["version"] == 1
+    assert archive["conversation"]["tags"] == "refund, vip"
+    assert [p["name"] for p in archive["participants"]] == ["Ada Shopper", "Bo Agent"]
+    first = archive["messages"][0]
+    assert first["body"].endswith("(EU plug)")
+    assert [edit["body"] for edit in first["edits"]] == [first["body"]]
+    assert [e["event_type"] for e in archive["events"]].count("typing") == 1
+    assert [b["event_index"] for b in archive["batches"]] == [0, 1, 2]
+    assert [s["segment"] for s in archive["segments"]] == [1, 2]
+    stored = [json.loads(batch_events_json(b)) for b in conversation.rrweb_batches.all()]
+    assert [b["events"] for b in archive["batches"]] == stored
+
+
+def test_compressed_archive_round_trips_through_import():
+    conversation = recorded_conversation()
+    plain = exports.archive_bytes(conversation)
+    packed = b"".join(exports.archive_zst_chunks(conversation))
+    assert zstandard.ZstdDecompressor().stream_reader(packed).read() == plain
+    wipe()
+
+    assert archive_import(packed, name="one.json.zst").status == CREATED
+    assert exports.archive_bytes(conversation.uuid) == plain
+    restored = Conversation.objects.get(uuid=conversation.uuid)
+    assert restored.rrweb_batch_total == 3
+    assert RRWebBatch.objects.filter(conversation=restored, base__isnull=False).count() == 1
+
+
+def test_text_transcript_lists_every_message_with_its_edit():
+    conversation = recorded_conversation(body="Hello there")
+    text = b"".join(exports.transcript_txt_chunks(conversation)).decode()
+
+    assert f"Conversation {conversation.uuid}" in text
+    assert "Participants: Ada Shopper, Bo Agent" in text
+    assert "Ada Shopper: Hello there (EU plug)" in text
+    assert "(edited; first sent as: Hello there)\n" in text
+    assert "Bo Agent: Yes, 12 left." in text
+
+
+def test_csv_transcript_reads_back_as_one_row_a_message():
+    conversation = recorded_conversation(body='=HYPERLINK("http://evil")')
+    data = b"".join(exports.transcript_csv_chunks(conversation)).decode()
+    rows = list(csv.DictReader(io.StringIO(data)))
+
+    assert list(rows[0]) == ["time", "author", "body", "edits"]
+    assert [r["author"] for r in rows] == ["Ada Shopper", "Bo Agent"]
+    # A body that a spreadsheet would run as a formula is kept as text.
+    assert rows[0]["body"] == '\'=HYPERLINK("http://evil") (EU plug)'
+    assert [e["body"] for e in json.loads(rows[0]["edits"])] == [
+        '=HYPERLINK("http://evil") (EU plug)'
+    ]
+    assert rows[1]["body"] == "Yes, 12 left."
+    assert rows[0]["time"] == "2026-11-25T10:00:01.000000Z"
+
+
+def test_print_page_escapes_message_bodies():
+    conversation = recorded_conversation(body=INJECTION)
+    page = exports.print_page(conversation)
+
+    assert "<script>window.pwned" not in page
+    assert "&lt;/script&gt;&lt;script&gt;window.pwned=1" in page
+    assert "Yes, 12 left." in page
+
+
+def test_summary_csv_has_one_row_a_conversation_with_response_time_and_recording_length():
+    talked = recorded_conversation()
+    silent = f.new_uuid()
+    apply(f.new_conversation(silent))
+    data = b"".join(exports.summary_csv_chunks(Conversation.objects.all())).decode()
+    rows = {r["conversation_uuid"]: r for r in csv.DictReader(io.StringIO(data))}
+
+    row = rows[talked.uuid]
+    assert row["participants"] == "Ada Shopper; Bo Agent"
+    assert row["message_count"] == "2"
+    assert row["first_response_seconds"] == "0.0"  # both messages carry the same message_dts
+    assert float(row["recording_seconds"]) == (talked.recording_end_ms - f.T0) / 1000
+    assert row["tags"] == "refund, vip"
+    assert rows[silent]["message_count"] == "0"
+    assert rows[silent]["first_response_seconds"] == ""
+
+
+def test_export_command_writes_a_zip_that_import_command_restores(tmp_path):
+    conversations = [recorded_conversation() for _ in range(3)]
+    originals = {c.uuid: exports.archive_bytes(c) for c in conversations}
+    out = tmp_path / "all.zip"
+    output = io.StringIO()
+    call_command("export_conversations", "--out", str(out), stdout=output)
+    assert "Exported 3 conversation(s)" in output.getvalue()
+    with zipfile.ZipFile(out) as bundle:
+        assert len(bundle.namelist()) == 3
+    wipe()
+
+    output = io.StringIO()
+    call_command("import_conversations", str(out), stdout=output, stderr=io.StringIO())
+
+    assert "Created 3, skipped 0, refused 0." in output.getvalue()
+    assert {uuid: exports.archive_bytes(uuid) for uuid in originals} == originals
+
+
+def test_export_command_filters_by_date_and_closed(tmp_path):
+    old, recent, closed = (recorded_conversation() for _ in range(3))
+    Conversation.objects.filter(pk=old.pk).update(
+        first_seen_at=timezone.now() - timezone.timedelta(days=40)
+    )
+    Conversation.objects.filter(pk=closed.pk).update(closed=True)
+    since = (timezone.now() - timezone.timedelta(days=7)).date().isoformat()
+
+    out = tmp_path / "recent.zip"
+    call_command("export_conversations", "--since", since, "--out", str(out), stdout=io.StringIO())
+    with zipfile.ZipFile(out) as bundle:
+        assert sorted(bundle.namelist()) == sorted(
+            exports.archive_name(c) for c in (recent, closed)
+        )
+    out = tmp_path / "closed.zip"
+    call_command("export_conversations", "--closed", "--out", str(out), stdout=io.StringIO())
+    with zipfile.ZipFile(out) as bundle:
+        assert bundle.namelist() == [exports.archive_name(closed)]
+
+
+def _peak_exporting(tmp_path, count: int) -> int:
+    Conversation.objects.all().delete() if not RRWebBatch.objects.exists() else wipe()
+    session = f.rrweb_events(count=40)
+    frames = []
+    for _ in range(count):
+        uuid = f.new_uuid()
+        frames += [
+            f.new_conversation(uuid),
+            f.message(uuid, "Where is my order? " * 20),
+            f.rrweb_frame(uuid, 0, session, kind="init"),
+            f.rrweb_frame(uuid, 1, f.incremental_events(start=f.T0 + 5_000, count=40)),
+        ]
+    ingest.items_apply([ingest.item_from_text(f.dumps(fr)) for fr in frames], source=None)
+    out = tmp_path / f"{count}.zip"
+    tracemalloc.start()
+    try:
+        call_command("export_conversations", "--out", str(out), stdout=io.StringIO())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    with zipfile.ZipFile(out) as bundle:
+        assert len(bundle.namelist()) == count
+    return peak
+
+
+def test_bulk_export_memory_stays_flat_as_the_number_of_conversations_grows(tmp_path):
+    small = _peak_exporting(tmp_path, 20)
+    large = _peak_exporting(tmp_path, 200)
+    ratio = large / small
+    print(
+        f"export peak: 20 conversations {small} B, 200 conversations {large} B, ratio {ratio:.2f}"
+    )
+    # Ten times the conversations: what grows is the zip's central directory (about 400 bytes
+    # an entry, written at the end by the format's design), not the archives.
+    assert ratio < 1.6
