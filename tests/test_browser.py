@@ -1,0 +1,396 @@
+"""The staff pages in a real browser (Debian's Chromium) against a real Daphne process."""
+
+import json
+import os
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from conversations import ingest
+from tests import factories as f
+from tests.conftest import require
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+BUNDLE = ROOT / "static" / "dist" / "replay.js"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    require(shutil.which("chromium") is not None, "Debian's chromium is not installed")
+    require(BUNDLE.exists(), "the front-end bundle is not built (npm run build)")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop on this thread; the ORM calls these tests make
+    # between browser steps are ordinary synchronous code all the same.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+def _page(browser, server: str, client=None):
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    if client is not None:
+        context.add_cookies(
+            [
+                {
+                    "name": settings.SESSION_COOKIE_NAME,
+                    "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                    "url": f"http://{server}/",
+                }
+            ]
+        )
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    return page
+
+
+def in_thread(function, *args, **kwargs):
+    """Run ORM work off the thread Playwright's event loop lives on (so live updates go out)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    def run():
+        try:
+            return function(*args, **kwargs)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(run).result()
+
+
+def _received(ts_ms: int) -> datetime:
+    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC)
+
+
+def apply(frame: dict, *, received_ms: int | None = None) -> None:
+    received_at = _received(received_ms) if received_ms is not None else None
+    ingest.items_apply(
+        [ingest.item_from_text(f.dumps(frame), received_at=received_at)], source=None
+    )
+
+
+def page_events(start: int, text: str, *, href: str, count: int = 20) -> list:
+    events = f.rrweb_events(start=start, count=count, href=href)
+    events[1]["data"]["node"]["childNodes"][0]["childNodes"][0]["childNodes"][0]["textContent"] = (
+        text
+    )
+    return events
+
+
+def seed_conversation(**kwargs) -> str:
+    return in_thread(_seed_conversation, **kwargs)
+
+
+def _seed_conversation(*, closed: bool = True, skew_ms: int = 0) -> str:
+    """A chat with two page loads; the customer's clock runs `skew_ms` behind the server."""
+    uuid = f.new_uuid()
+    server_t0 = f.T0 + skew_ms
+    apply(
+        f.new_conversation(
+            uuid,
+            participants=[
+                f.participant("Ada Shopper", email="ada@example.com"),
+                f.participant("Bob Agent"),
+            ],
+        )
+    )
+    first = page_events(f.T0, "Blue kettle, 39 EUR", href="https://shop.example/kettle")
+    second = page_events(f.T0 + 20_000, "Checkout: 2 items", href="https://shop.example/cart")
+    apply(f.rrweb_frame(uuid, 0, first, kind="init"), received_ms=first[-1]["timestamp"] + skew_ms)
+    apply(
+        f.rrweb_frame(uuid, 1, f.incremental_events(start=f.T0 + 5_000, count=100)),
+        received_ms=f.T0 + 10_000 + skew_ms,
+    )
+    apply(
+        f.rrweb_frame(uuid, 2, second, kind="init"),
+        received_ms=second[-1]["timestamp"] + 150 + skew_ms,
+    )
+    apply(
+        f.rrweb_frame(uuid, 3, f.incremental_events(start=f.T0 + 25_000, count=100)),
+        received_ms=f.T0 + 30_000 + skew_ms,
+    )
+    lines = [
+        (2_000, "Ada Shopper", "Hi, is the blue kettle in stock?"),
+        (6_000, "Bob Agent", "Yes, we have 12 left. Want me to add one?"),
+        (21_000, "Ada Shopper", "I'm at checkout now, can I use a coupon?"),
+        (27_000, "Bob Agent", "Sure: use WELCOME10 for 10% off."),
+    ]
+    for at, author, body in lines:
+        apply(f.message(uuid, body, epoch=server_t0 + at, author=author))
+    apply(
+        f.event(
+            "typing",
+            uuid,
+            event_typing={"author_conversation_participant_name": "Bob Agent", "value": "Su"},
+        )
+    )
+    if closed:
+        apply(
+            f.event(
+                "conversation closed", uuid, event_conversation_closed=f.summary(uuid, closed=True)
+            )
+        )
+    return uuid
+
+
+def _wait_for_first_frame(page) -> None:
+    page.wait_for_function("() => window.replayState && window.replayState.firstFrameAt !== null")
+
+
+def _player_ms(page) -> float:
+    return page.evaluate("() => replayState.baseTs + replayState.replayer.getCurrentTime()")
+
+
+def _wait_for_player_at(page, epoch: int, tolerance: int = 300) -> None:
+    page.wait_for_function(
+        "([epoch, tolerance]) => Math.abs("
+        "replayState.baseTs + replayState.replayer.getCurrentTime() - epoch) < tolerance",
+        arg=[epoch, tolerance],
+    )
+
+
+def test_signing_in_shows_the_list_and_the_replay_shows_the_recorded_page(
+    browser, daphne_server, staff_user
+):
+    uuid = seed_conversation()
+    for number in range(6):
+        seed_conversation(closed=number % 2 == 0)
+    page = _page(browser, daphne_server)
+    page.goto(f"http://{daphne_server}/")
+    assert "/accounts/login/" in page.url
+    page.fill("input[name=username]", "agent")
+    page.fill("input[name=password]", "correct horse battery staple")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"http://{daphne_server}/")
+    rows = page.locator("table.conversations tbody tr")
+    assert rows.count() == 7
+    assert "Ada Shopper" in rows.first.inner_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "conversation-list.png"), full_page=True)
+
+    page.goto(f"http://{daphne_server}/conversations/{uuid}/")
+    _wait_for_first_frame(page)
+    stage = page.frame_locator("#stage iframe")
+    assert "Blue kettle, 39 EUR" in stage.locator("body").inner_text()
+    assert page.locator("#stage iframe").get_attribute("sandbox") == "allow-same-origin"
+    assert page.locator("#segments li").count() == 2
+    assert "shop.example/cart" in page.locator("#segments").inner_text()
+    page.locator("#transcript li.item.message").nth(1).click()
+    page.wait_for_timeout(400)
+    page.screenshot(path=str(ARTIFACTS / "replay.png"))
+
+
+def test_clicking_a_transcript_item_moves_the_player_to_it_even_with_a_skewed_clock(
+    browser, daphne_server, staff_client
+):
+    # The customer's clock is seven minutes behind the server's.
+    uuid = seed_conversation(skew_ms=7 * 60_000)
+    page = _page(browser, daphne_server, staff_client)
+    page.goto(f"http://{daphne_server}/conversations/{uuid}/")
+    _wait_for_first_frame(page)
+    coupon = page.locator("#transcript li.item", has_text="use a coupon")
+    epoch = int(coupon.get_attribute("data-epoch"))
+    # Sent 21 s into the visit on the server's clock: the same moment of the recording.
+    assert abs(epoch - (f.T0 + 21_000)) < 1_000
+    coupon.click()
+    _wait_for_player_at(page, epoch)
+    assert "Checkout: 2 items" in page.frame_locator("#stage iframe").locator("body").inner_text()
+    page.wait_for_function("() => document.querySelector('#transcript li.active') !== null")
+    assert "use a coupon" in page.locator("#transcript li.active").inner_text()
+
+    page.locator("#transcript li.item", has_text="is the blue kettle").click()
+    _wait_for_player_at(page, f.T0 + 2_000)
+    assert abs(_player_ms(page) - (f.T0 + 2_000)) < 300
+    assert "Blue kettle" in page.frame_locator("#stage iframe").locator("body").inner_text()
+
+
+def test_a_batch_streamed_into_an_open_conversation_appears_without_reload(
+    browser, daphne_server, staff_client, source
+):
+    from websockets.sync.client import connect
+
+    uuid = seed_conversation(closed=False)
+    page = _page(browser, daphne_server, staff_client)
+    page.goto(f"http://{daphne_server}/conversations/{uuid}/")
+    _wait_for_first_frame(page)
+    page.wait_for_function("() => window.replayState.live === true")
+    # A new page load whose timestamps are ten minutes ahead: it must show at once anyway.
+    later = f.T0 + 10 * 60_000
+    events = page_events(later, "Order confirmed, thank you!", href="https://shop.example/done")
+    with connect(
+        f"ws://{daphne_server}/ws/ingest/",
+        additional_headers={"Authorization": f"Bearer {source.raw_key}"},
+    ) as ws:
+        ws.send(f.dumps(f.rrweb_frame(uuid, 4, events, kind="init")))
+        ws.send(f.dumps(f.message(uuid, "All done, thanks!", epoch=later)))
+        ws.send('{"type":"ping"}')
+        assert json.loads(ws.recv(timeout=10)) == {"type": "ping"}
+    page.frame_locator("#stage iframe").locator("body", has_text="Order confirmed").wait_for(
+        timeout=3_000
+    )
+    assert page.locator("#transcript li.item", has_text="All done, thanks!").count() == 1
+    assert "shop.example/done" in page.locator("#segments").inner_text()
+
+
+def test_an_unauthenticated_visitor_sees_nothing(browser, daphne_server):
+    uuid = seed_conversation(closed=False)
+    page = _page(browser, daphne_server)
+    for path in ("/", f"/conversations/{uuid}/"):
+        page.goto(f"http://{daphne_server}{path}")
+        assert "/accounts/login/" in page.url
+        assert "Blue kettle" not in page.content()
+        assert "is the blue kettle" not in page.content()
+    index = page.request.get(f"http://{daphne_server}/conversations/{uuid}/recording/index.json")
+    assert index.status == 401
+    events = page.request.get(f"http://{daphne_server}/conversations/{uuid}/recording/events.json")
+    assert events.status == 401
+    refused = page.evaluate(
+        """(path) => new Promise((resolve) => {
+            const ws = new WebSocket(`ws://${location.host}${path}`);
+            ws.onopen = () => resolve("open");
+            ws.onerror = () => resolve("refused");
+        })""",
+        f"/ws/live/{uuid}/",
+    )
+    assert refused == "refused"
+
+
+HOSTILE_TEXT = "Hostile page"
+
+
+def hostile_events(start: int) -> list:
+    """A page full of script: tags, inline handlers, javascript: URLs, added at load and later."""
+    payload = "window.top.__pwned = (window.top.__pwned || 0) + 1; alert(1)"
+
+    def el(node_id: int, tag: str, attributes: dict, children: list | None = None) -> dict:
+        return {
+            "type": 2,
+            "tagName": tag,
+            "id": node_id,
+            "attributes": attributes,
+            "childNodes": children or [],
+        }
+
+    body = el(
+        3,
+        "body",
+        {"onload": payload},
+        [
+            {"type": 3, "textContent": HOSTILE_TEXT, "id": 4},
+            el(5, "script", {}, [{"type": 3, "textContent": payload, "id": 6}]),
+            el(7, "img", {"src": "data:,nope", "onerror": payload}),
+            el(
+                8,
+                "a",
+                {"href": f"javascript:{payload}", "id": "js-link"},
+                [{"type": 3, "textContent": "click me", "id": 9}],
+            ),
+            el(10, "svg", {"onload": payload}),
+            el(11, "iframe", {"srcdoc": f"<script>{payload}</script>"}),
+            el(12, "div", {"onmouseover": payload, "style": "width:100%;height:300px"}),
+            el(13, "form", {"action": f"javascript:{payload}"}),
+        ],
+    )
+    head = el(14, "head", {}, [el(15, "script", {"src": "data:text/javascript,alert(1)"})])
+    html = el(2, "html", {}, [head, body])
+    return [
+        {
+            "type": 4,
+            "data": {"href": "https://evil.example/", "width": 1024, "height": 700},
+            "timestamp": start,
+        },
+        {
+            "type": 2,
+            "data": {
+                "node": {"type": 0, "id": 1, "childNodes": [html]},
+                "initialOffset": {"left": 0, "top": 0},
+            },
+            "timestamp": start + 5,
+        },
+        {
+            "type": 3,
+            "data": {
+                "source": 0,
+                "texts": [],
+                "attributes": [{"id": 7, "attributes": {"src": "data:,again", "onerror": payload}}],
+                "removes": [],
+                "adds": [
+                    {
+                        "parentId": 3,
+                        "nextId": None,
+                        "node": el(
+                            20, "script", {}, [{"type": 3, "textContent": payload, "id": 21}]
+                        ),
+                    },
+                    {
+                        "parentId": 3,
+                        "nextId": None,
+                        "node": el(22, "img", {"src": "data:,x", "onerror": payload}),
+                    },
+                ],
+            },
+            "timestamp": start + 500,
+        },
+        {
+            "type": 3,
+            "data": {"source": 2, "type": 2, "id": 8, "x": 10, "y": 10},
+            "timestamp": start + 900,
+        },
+    ]
+
+
+def test_a_hostile_recording_runs_no_script_in_the_staff_page(browser, daphne_server, staff_client):
+    uuid = f.new_uuid()
+    in_thread(apply, f.new_conversation(uuid))
+    in_thread(
+        apply, f.rrweb_frame(uuid, 0, hostile_events(f.T0), kind="init"), received_ms=f.T0 + 1_000
+    )
+    in_thread(
+        apply,
+        f.event(
+            "conversation closed", uuid, event_conversation_closed=f.summary(uuid, closed=True)
+        ),
+    )
+    page = _page(browser, daphne_server, staff_client)
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    response = page.goto(f"http://{daphne_server}/conversations/{uuid}/")
+    policy = response.headers["content-security-policy"]
+    assert (
+        "script-src 'self'" in policy
+        and "unsafe-inline" not in policy.split("script-src")[1].split(";")[0]
+    )
+    _wait_for_first_frame(page)
+    frame = page.frame_locator("#stage iframe")
+    assert HOSTILE_TEXT in frame.locator("body").inner_text()
+    page.click("#play")
+    page.wait_for_timeout(1_500)
+    frame.locator("img").first.hover(force=True, timeout=2_000)
+    page.evaluate(
+        "() => document.querySelector('#stage iframe').contentDocument.querySelector('a')?.click()"
+    )
+    page.wait_for_timeout(300)
+    assert page.evaluate("() => window.__pwned") is None
+    assert dialogs == []
+    assert page.locator("#stage iframe").get_attribute("sandbox") == "allow-same-origin"
