@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from django.db import connection
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from conversations import clock, rrweb
 from conversations.models import (
@@ -343,7 +343,13 @@ def conversation_filter(filters: ConversationFilters) -> QuerySet[Conversation]:
         )
         queryset = queryset.filter(Exists(people))
     queryset = _conversation_search(queryset, filters.q)
-    return queryset.prefetch_related("participants")
+    last = Message.objects.filter(conversation_id=OuterRef("pk")).order_by(
+        "-message_epoch", "-message_dts", "-id"
+    )
+    return queryset.annotate(
+        latest_body=Subquery(last.values("body")[:1]),
+        latest_author=Subquery(last.values("author_name")[:1]),
+    ).prefetch_related("participants")
 
 
 def conversation_media() -> list[str]:

@@ -113,7 +113,8 @@ def _seed_conversation(*, closed: bool = True, skew_ms: int = 0) -> str:
                 f.participant("Ada Shopper", email="ada@example.com"),
                 f.participant("Bob Agent"),
             ],
-        )
+        ),
+        received_ms=server_t0,
     )
     first = page_events(f.T0, "Blue kettle, 39 EUR", href="https://shop.example/kettle")
     second = page_events(f.T0 + 20_000, "Checkout: 2 items", href="https://shop.example/cart")
@@ -143,13 +144,15 @@ def _seed_conversation(*, closed: bool = True, skew_ms: int = 0) -> str:
             "typing",
             uuid,
             event_typing={"author_conversation_participant_name": "Bob Agent", "value": "Su"},
-        )
+        ),
+        received_ms=server_t0 + 26_000,
     )
     if closed:
         apply(
             f.event(
                 "conversation closed", uuid, event_conversation_closed=f.summary(uuid, closed=True)
-            )
+            ),
+            received_ms=server_t0 + 29_900,
         )
     return uuid
 

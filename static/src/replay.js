@@ -357,7 +357,8 @@ function labelTimes() {
   for (const time of transcript.querySelectorAll("time.at")) {
     const epoch = Number(time.dataset.epoch);
     if (!time.dataset.epoch) continue;
-    if (state.startMs !== null) time.textContent = formatMs(epoch - state.startMs);
+    const during = state.startMs !== null && epoch >= state.startMs - 60000 && epoch <= state.endMs + 60000;
+    if (during) time.textContent = formatMs(Math.max(0, epoch - state.startMs));
     else time.textContent = new Date(epoch + config.clockOffsetMs).toLocaleTimeString();
   }
 }
