@@ -13,7 +13,7 @@ from django.db import DatabaseError
 
 from conversations import conf, ingest, selectors
 from conversations.keys import ingest_key_authenticate
-from conversations.live import live_group
+from conversations.live import live_group, live_notify_async
 from conversations.protocol import dumps
 
 logger = logging.getLogger(__name__)
@@ -102,7 +102,9 @@ class IngestConsumer(AsyncWebsocketConsumer):
         if self.closing:
             return False
         try:
-            outcomes = await database_sync_to_async(ingest.items_apply)(items, source=self.source)
+            outcomes, notifications = await database_sync_to_async(ingest.items_store)(
+                items, source=self.source
+            )
         except DatabaseError:
             # Nothing of this group is committed: close without answering its ping, so the
             # client keeps the frames and sends them again.
@@ -110,6 +112,7 @@ class IngestConsumer(AsyncWebsocketConsumer):
             self.closing = True
             await self.close(code=CLOSE_SERVER_ERROR)
             return False
+        await live_notify_async(notifications)
         for outcome in outcomes:
             if outcome.reply is not None:
                 await self.send(text_data=dumps(outcome.reply))

@@ -137,24 +137,37 @@ def item_from_binary(data: bytes, *, received_at: datetime | None = None) -> Ite
 
 def items_apply(items: list[Item], *, source: IngestKey | None) -> list[Outcome]:
     """Store a group of items in one transaction and return one outcome per item, in order."""
+    outcomes, notifications = items_store(items, source=source)
+    live_notify(notifications)
+    return outcomes
+
+
+def items_store(
+    items: list[Item], *, source: IngestKey | None
+) -> tuple[list[Outcome], list[tuple[str, dict]]]:
+    """Like items_apply, but hand back the live notifications for the caller to send.
+
+    The ingest socket sends them from its event loop: from this worker thread each send
+    would cost a trip to another loop.
+    """
     pending_expire()
     ctx = Context(source=source)
     outcomes: list[Outcome] = []
     try:
         with transaction.atomic():
-            for item in items:
-                outcomes.append(_item_apply(item, ctx))
+            done = _rrweb_bulk_apply(items, ctx)
+            for number, item in enumerate(items):
+                outcome = done.get(number)
+                outcomes.append(outcome if outcome is not None else _item_apply(item, ctx))
             _counters_write(ctx)
             if ctx.source is not None:
                 IngestKey.objects.filter(pk=ctx.source.pk).update(last_used_at=timezone.now())
-            notifications = ctx.notifications
-            transaction.on_commit(lambda: live_notify(notifications))
     except BaseException:
         # Ids handed out in a rolled-back transaction may be handed out again: forget
         # anything cached under them.
         events_cache_clear()
         raise
-    return outcomes
+    return outcomes, ctx.notifications
 
 
 def frame_apply(text: str, *, source: IngestKey | None = None) -> Outcome:
@@ -704,6 +717,200 @@ def batch_store(
     _extend(ctx, conversation, decoded.first_ts, decoded.last_ts)
     ctx.notifications.append((conversation.uuid, {"kind": "rrweb", "id": batch.pk}))
     return STORED
+
+
+# The bulk path for rrweb batches ------------------------------------------------------------
+#
+# Most frames are rrweb batches appended to the end of their recording: whole, or all parts
+# in one group. Those are checked in memory and inserted with one statement per group, which
+# is what keeps ingest close to the speed of reading the socket. Anything else (a batch below
+# what is stored, parts still incomplete, anything that fails a check) is left to the
+# per-frame path above, which knows every rule.
+
+
+@dataclass
+class _Candidate:
+    numbers: list[int]  # the items (frames) that carried this batch
+    uuid: str
+    event_index: int
+    kind: str
+    text: str
+    digest: str
+    received_at: datetime
+    duplicates: list[int] = field(default_factory=list)
+
+
+def _rrweb_candidates(items: list[Item]) -> dict[str, list[_Candidate]]:
+    """Whole batches in this group, by conversation: single frames and completed parts."""
+    whole: dict[tuple[str, int], _Candidate] = {}
+    parts: dict[tuple[str, int], dict[int, tuple[int, ConversationEventRRWeb]]] = {}
+    refused: set[tuple[str, int]] = set()
+    for number, item in enumerate(items):
+        envelope = item.envelope
+        if item.reject_kind or envelope is None or envelope.event_type != "rrweb":
+            continue
+        event = envelope.payload
+        uuid = envelope.conversation_uuid
+        if not isinstance(event, ConversationEventRRWeb) or not uuid:
+            continue
+        key = (uuid, event.event_index)
+        if event.is_multipart:
+            received = parts.setdefault(key, {})
+            if event.data_part in received:
+                refused.add(key)  # a part twice in one group: let the careful path sort it
+            received[event.data_part] = (number, event)
+            continue
+        digest = event.data_total_sha256 or event.data_sha256 or _sha256_text(event.data)
+        if key in whole:
+            if whole[key].digest == digest:
+                whole[key].duplicates.append(number)
+            else:
+                refused.add(key)
+            continue
+        whole[key] = _Candidate(
+            [number], uuid, event.event_index, event.type, event.data, digest, item.received_at
+        )
+    for key, received in parts.items():
+        events = [event for _, event in received.values()]
+        first = events[0]
+        shape = {(e.data_total_parts, e.data_total_sha256, e.type) for e in events}
+        if key in whole or len(shape) != 1 or len(received) != first.data_total_parts:
+            refused.add(key)
+            continue
+        text = "".join(received[number][1].data for number in sorted(received))
+        if _sha256_text(text) != first.data_total_sha256:
+            refused.add(key)
+            continue
+        numbers = [number for number, _ in received.values()]
+        whole[key] = _Candidate(
+            numbers,
+            key[0],
+            key[1],
+            first.type,
+            text,
+            first.data_total_sha256 or "",
+            items[max(numbers)].received_at,
+        )
+    by_conversation: dict[str, list[_Candidate]] = defaultdict(list)
+    for key, candidate in whole.items():
+        if key not in refused:
+            by_conversation[candidate.uuid].append(candidate)
+    return by_conversation
+
+
+def _rrweb_bulk_apply(items: list[Item], ctx: Context) -> dict[int, Outcome]:
+    """Store appended rrweb batches in bulk; return the outcomes of the items it handled."""
+    outcomes: dict[int, Outcome] = {}
+    level = conf.get("REPLAY_ZSTD_LEVEL")
+    for uuid, candidates in _rrweb_candidates(items).items():
+        conversation = conversation_get_or_create(ctx, uuid=uuid)
+        last = (
+            RRWebBatch.objects.filter(conversation=conversation)
+            .order_by("-event_index")
+            .values("id", "event_index", "sha256", "segment", "full_snapshots", "base__sha256")
+            .annotate(base_ref=F("base_id"))
+            .first()
+        )
+        floor = last["event_index"] if last else -1
+        appended = sorted(
+            (c for c in candidates if c.event_index > floor), key=lambda c: c.event_index
+        )
+        if not appended:
+            continue
+        segment = last["segment"] if last else 0
+        base: tuple[int | None, str, bytes | None] | None = None  # (id, sha256, events)
+        if last is not None:
+            if last["full_snapshots"]:
+                base = (last["id"], last["sha256"], None)
+            elif last["base_ref"] is not None:
+                base = (last["base_ref"], last["base__sha256"], None)
+        rows: list[tuple[_Candidate, RRWebBatch, object]] = []
+        for candidate in appended:
+            try:
+                decoded = rrweb.decode_batch(candidate.text, kind=candidate.kind)
+            except rrweb.RRWebError:
+                break  # the per-frame path rejects it; later batches follow it there
+            segment += candidate.kind == RRWebBatch.KIND_INIT
+            batch = RRWebBatch(
+                conversation=conversation,
+                event_index=candidate.event_index,
+                kind=candidate.kind,
+                segment=segment,
+                first_ts=decoded.first_ts,
+                last_ts=decoded.last_ts,
+                event_count=decoded.count,
+                full_snapshots=decoded.full_snapshots,
+                href=decoded.href or "",
+                raw_size=len(candidate.text.encode("utf-8", "surrogatepass")),
+                sha256=candidate.digest,
+                received_at=candidate.received_at,
+                source=ctx.source,
+            )
+            if decoded.full_snapshots:
+                batch.data = rrweb.compress(decoded.events_json, level=level)
+                base = (None, candidate.digest, decoded.events_json)
+                rows.append((candidate, batch, None))
+            else:
+                if base is not None and base[2] is None and base[0] is not None:
+                    base = (base[0], base[1], events_json_by_id(base[0], base[1]))
+                base_json = base[2] if base else None
+                batch.data = rrweb.compress(decoded.events_json, base=base_json, level=level)
+                # The base is a batch of this group until it is inserted: refer to it by row.
+                rows.append((candidate, batch, base[0] if base and base[0] else base and base[1]))
+            batch.stored_size = len(batch.data)
+            _bump(ctx, conversation, "rrweb_batch_total")
+            _bump(ctx, conversation, "rrweb_event_total", decoded.count)
+            _extend(ctx, conversation, decoded.first_ts, decoded.last_ts)
+        if not rows:
+            continue
+        try:
+            with transaction.atomic():
+                anchors = [batch for _, batch, ref in rows if ref is None]
+                RRWebBatch.objects.bulk_create(anchors)
+                by_sha = {batch.sha256: batch.pk for batch in anchors}
+                rest = []
+                for _, batch, ref in rows:
+                    if ref is None:
+                        continue
+                    batch.base_id = ref if isinstance(ref, int) else by_sha[ref]
+                    rest.append(batch)
+                RRWebBatch.objects.bulk_create(rest)
+        except IntegrityError:
+            # Another connection stored one of these meanwhile: the per-frame path decides.
+            ctx.deltas.pop(conversation.pk, None)
+            continue
+        for candidate, batch, _ in rows:
+            for number in candidate.numbers:
+                outcomes[number] = Outcome(STORED, conversation_uuid=uuid)
+            for number in candidate.duplicates:
+                outcomes[number] = Outcome(DUPLICATE, conversation_uuid=uuid)
+            ctx.notifications.append((uuid, {"kind": "rrweb", "id": batch.pk}))
+        joined = [c.event_index for c, _, _ in rows if len(c.numbers) > 1]
+        if joined:
+            _pending_clear(conversation, joined)
+    return outcomes
+
+
+def _pending_clear(conversation: Conversation, indexes: list[int]) -> None:
+    """Parts of a batch that is now stored whole: matching ones go, others are kept aside."""
+    leftovers = list(PendingPart.objects.filter(conversation=conversation, event_index__in=indexes))
+    if not leftovers:
+        return
+    stored = dict(
+        RRWebBatch.objects.filter(conversation=conversation, event_index__in=indexes).values_list(
+            "event_index", "sha256"
+        )
+    )
+    same = [p for p in leftovers if stored.get(p.event_index) == p.total_sha256]
+    PendingPart.objects.filter(pk__in=[p.pk for p in same]).delete()
+    different = [p for p in leftovers if stored.get(p.event_index) != p.total_sha256]
+    if different:
+        _parts_reject(
+            Context(source=None),
+            different,
+            kind=RejectedFrame.Kind.CONFLICT,
+            reason="parts of a batch whose event_index is now stored with different content",
+        )
 
 
 # Multi-part batches ------------------------------------------------------------------------------

@@ -340,7 +340,7 @@ def _json_type(value: Any) -> str:
 
 # -- compression --------------------------------------------------------------------------------
 
-_CACHE_SIZE = 4
+_CACHE_SIZE = 32
 
 
 class _Codecs(threading.local):
