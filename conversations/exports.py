@@ -404,7 +404,10 @@ def print_page(conversation: Conversation | str) -> str:
 # The standalone replay ---------------------------------------------------------------------
 
 # What must never appear inside an inline <script> or <style>: it would end it early.
-_BREAKOUT = re.compile(rb"</script|<!--|<script|</style", re.IGNORECASE)
+_BREAKOUT = {
+    "script": re.compile(r"</script|<!--|<script", re.IGNORECASE),
+    "style": re.compile(r"</style", re.IGNORECASE),
+}
 _MARKER = "@@REPLAY-EVENTS@@"
 
 
@@ -422,7 +425,7 @@ def embed_json(data: bytes) -> bytes:
     )
 
 
-def _bundle(name: str) -> str:
+def _bundle(name: str, *, tag: str) -> str:
     path = Path(settings.BASE_DIR) / "static" / "dist" / name
     try:
         text = path.read_text("utf-8")
@@ -431,15 +434,15 @@ def _bundle(name: str) -> str:
             f"static/dist/{name} is missing: build the front-end bundle (npm run build)"
         ) from None
     text = re.sub(r"\n?/[/*]# sourceMappingURL=.*$", "", text.rstrip())
-    if _BREAKOUT.search(text.encode("utf-8")):
-        raise ValueError(f"static/dist/{name} contains a sequence that would end its tag early")
+    if _BREAKOUT[tag].search(text):
+        raise ValueError(f"static/dist/{name} contains a sequence that would end its <{tag}>")
     return text
 
 
 def standalone_html_chunks(conversation: Conversation | str) -> Iterator[bytes]:
     """One HTML file that replays the recording with the transcript, offline and inert."""
     conversation = conversation_full(conversation)
-    script = _bundle("standalone.js")
+    script = _bundle("standalone.js", tag="script")
     script_hash = hashlib.sha256(script.encode("utf-8")).digest()
     page = render_to_string(
         "exports/standalone.html",
@@ -451,7 +454,7 @@ def standalone_html_chunks(conversation: Conversation | str) -> Iterator[bytes]:
             "entries": _transcript_entries(conversation),
             "script": script,
             "script_hash": base64.b64encode(script_hash).decode(),
-            "style": _bundle("standalone.css"),
+            "style": _bundle("standalone.css", tag="style"),
             "marker": _MARKER,
         },
     )

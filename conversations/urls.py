@@ -1,6 +1,6 @@
 from django.urls import path
 
-from conversations import api, views
+from conversations import api, export_views, views
 
 app_name = "conversations"
 
@@ -16,6 +16,11 @@ urlpatterns = [
         "conversations/<str:uuid>/recording/events.json",
         views.recording_events,
         name="recording-events",
+    ),
+    path(
+        "conversations/<str:uuid>/export/<str:fmt>/",
+        export_views.conversation_export,
+        name="export",
     ),
     path("api/conversations/", api.api_conversation_list, name="api-list"),
     path("api/conversations/<str:uuid>/", api.api_conversation_detail, name="api-detail"),

@@ -1,0 +1,69 @@
+"""Download a conversation in any export format; needs conversations.export_conversation."""
+
+from collections.abc import AsyncIterator, Iterator
+
+from asgiref.sync import sync_to_async
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.views.decorators.http import require_GET
+
+from conversations import exports
+from conversations.audit import audit_record
+from conversations.models import AuditLog, Conversation
+
+EXPORT_PERMISSION = "conversations.export_conversation"
+
+
+def can_export(user) -> bool:
+    return user.is_active and user.is_staff and user.has_perm(EXPORT_PERMISSION)
+
+
+async def _async_chunks(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    # Under ASGI a plain iterator is read whole into memory before sending; pulling one
+    # chunk at a time keeps a large export streaming.
+    sentinel = b""
+    pull = sync_to_async(lambda: next(chunks, sentinel), thread_sensitive=True)
+    while True:
+        chunk = await pull()
+        if chunk is sentinel:
+            return
+        if chunk:
+            yield chunk
+
+
+def download(chunks: Iterator[bytes], *, content_type: str, filename: str) -> StreamingHttpResponse:
+    """A streaming response that saves as `filename` (shown inline when filename is empty)."""
+    response = StreamingHttpResponse(_async_chunks(chunks), content_type=content_type)
+    if filename:
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@require_GET
+@login_required
+def conversation_export(request: HttpRequest, uuid: str, fmt: str) -> HttpResponse:
+    if not can_export(request.user):
+        raise PermissionDenied(f"exporting needs the {EXPORT_PERMISSION} permission")
+    if fmt not in exports.FORMATS:
+        raise Http404(f"no export format {fmt!r}")
+    conversation = Conversation.objects.filter(uuid=uuid).only("id", "uuid").first()
+    if conversation is None:
+        raise Http404(f"no conversation {uuid}")
+    suffix, content_type = exports.FORMATS[fmt]
+    audit_record(
+        user=request.user,
+        action=AuditLog.Action.EXPORT,
+        conversation=conversation,
+        request=request,
+        detail=f"format {fmt}",
+    )
+    filename = exports.archive_name(conversation, suffix) if suffix else ""
+    response = download(
+        exports.export_chunks(conversation, fmt), content_type=content_type, filename=filename
+    )
+    if fmt == "print":
+        # The print page is shown in the browser: nothing in it may run or load.
+        response["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+    return response
