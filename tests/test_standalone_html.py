@@ -1,0 +1,114 @@
+"""The standalone replay file: from disk in Chromium it replays, and nothing recorded runs."""
+
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from conversations import exports
+from tests.conftest import require
+from tests.test_exports import INJECTION, recorded_conversation
+
+pytestmark = pytest.mark.django_db
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@contextmanager
+def chromium_page() -> Iterator:
+    """A Chromium page; start it only after the database work (Playwright runs a loop)."""
+    chromium = shutil.which("chromium")
+    require(chromium is not None, "chromium is not installed")
+    bundle = Path(settings.BASE_DIR) / "static" / "dist" / "standalone.js"
+    require(bundle.exists(), "the front-end bundle is not built (npm run build)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            yield browser.new_page()
+        finally:
+            browser.close()
+
+
+def write_html(conversation, tmp_path: Path) -> Path:
+    path = tmp_path / "replay.html"
+    path.write_bytes(b"".join(exports.standalone_html_chunks(conversation)))
+    return path
+
+
+def replayed_text(page) -> str:
+    frame = page.frame_locator(".replayer-wrapper iframe")
+    return frame.locator("body").inner_text(timeout=10_000)
+
+
+def test_standalone_file_replays_the_recording_offline_with_its_transcript(tmp_path):
+    conversation = recorded_conversation(body="Does it come in red?")
+    path = write_html(conversation, tmp_path)
+    with chromium_page() as page:
+        check_replays_offline(page, path)
+
+
+def check_replays_offline(page, path: Path) -> None:
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+
+    page.goto(path.as_uri())
+    page.wait_for_selector("html[data-replay=ready]", timeout=10_000)
+
+    assert "Blue kettle, 39 EUR" in replayed_text(page)
+    transcript = page.locator("ol.transcript").inner_text()
+    assert "Does it come in red? (EU plug)" in transcript
+    assert "Yes, 12 left." in transcript
+    assert errors == []
+    assert [
+        url for url in requests if not url.startswith(("file:", "data:", "blob:", "about:"))
+    ] == []
+
+
+def test_replayer_iframe_is_sandboxed_without_scripts(tmp_path):
+    path = write_html(recorded_conversation(), tmp_path)
+    with chromium_page() as page:
+        check_sandboxed(page, path)
+
+
+def check_sandboxed(page, path: Path) -> None:
+    page.goto(path.as_uri())
+    page.wait_for_selector("html[data-replay=ready]", timeout=10_000)
+    sandbox = page.locator(".replayer-wrapper iframe").get_attribute("sandbox")
+    assert sandbox is not None
+    assert "allow-scripts" not in sandbox
+
+
+def test_script_in_a_message_or_a_recorded_page_neither_breaks_out_nor_runs(tmp_path):
+    conversation = recorded_conversation(body=INJECTION, page_text=INJECTION)
+    path = write_html(conversation, tmp_path)
+    with chromium_page() as page:
+        check_inert(page, path)
+
+
+def check_inert(page, path: Path) -> None:
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    page.goto(path.as_uri())
+    page.wait_for_selector("html[data-replay=ready]", timeout=10_000)
+
+    assert page.evaluate("window.pwned") is None
+    assert page.locator("script").count() == 2  # the data block and the player, nothing else
+    assert INJECTION in page.locator("ol.transcript").inner_text()
+    assert "window.pwned=1" in replayed_text(page)  # shown as the page's text, not run
+    frame = page.frames[-1]
+    assert frame.evaluate("window.pwned") is None
+    assert dialogs == []
