@@ -1,17 +1,32 @@
-"""Admin for conversations, ingest keys and rejected frames."""
+"""Admin for conversations, ingest keys, rejected frames and the audit log."""
+
+import json
 
 from django.contrib import admin, messages
-from django.http import HttpRequest
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 
+from conversations import exports, ingest
+from conversations.audit import audit_record
+from conversations.export_views import can_export, download
 from conversations.keys import ingest_key_revoke
 from conversations.models import (
+    AuditLog,
     Conversation,
     IngestKey,
     Message,
+    MessageEdit,
     Participant,
     RejectedFrame,
     TimelineEvent,
 )
+
+
+def pretty_json(value: object) -> str:
+    return format_html("<pre>{}</pre>", json.dumps(value, indent=2, ensure_ascii=False))
 
 
 @admin.register(IngestKey)
@@ -34,7 +49,7 @@ class IngestKeyAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
 
     @admin.action(description="Revoke the selected keys")
-    def revoke(self, request: HttpRequest, queryset) -> None:
+    def revoke(self, request: HttpRequest, queryset: QuerySet[IngestKey]) -> None:
         for key in queryset:
             ingest_key_revoke(key=key)
         self.message_user(request, f"Revoked {queryset.count()} key(s).")
@@ -47,21 +62,41 @@ class ParticipantInline(admin.TabularInline):
     readonly_fields = fields
     can_delete = False
 
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
 
 class MessageInline(admin.TabularInline):
     model = Message
     extra = 0
-    fields = ["message_dts", "author_name", "body", "edit_count"]
+    fields = ["message_dts", "author_name", "body", "edit_count", "edits_shown"]
     readonly_fields = fields
     can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Message]:
+        return super().get_queryset(request).prefetch_related("edits")
+
+    @admin.display(description="Edits")
+    def edits_shown(self, message: Message) -> str:
+        return format_html_join(
+            "", "<div>{}: {}</div>", ((e.received_at, e.body) for e in message.edits.all())
+        )
 
 
 class TimelineEventInline(admin.TabularInline):
     model = TimelineEvent
     extra = 0
-    fields = ["at", "event_type", "summary"]
+    fields = ["at", "event_type", "actor_name", "summary"]
     readonly_fields = fields
     can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
 
 
 @admin.register(Conversation)
@@ -73,14 +108,135 @@ class ConversationAdmin(admin.ModelAdmin):
         "closed",
         "message_total",
         "rrweb_batch_total",
+        "legal_hold",
+        "tags",
     ]
-    list_filter = ["closed", "medium"]
-    search_fields = ["uuid", "arn", "participants__name", "participants__email"]
-    readonly_fields = [f.name for f in Conversation._meta.fields]
+    list_filter = ["closed", "medium", "legal_hold"]
+    search_fields = ["uuid", "arn", "tags", "participants__name", "participants__email"]
+    editable = ["legal_hold", "tags"]
     inlines = [ParticipantInline, MessageInline, TimelineEventInline]
+    actions = ["export_archives", "export_summary_csv"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
+        names = [f.name for f in Conversation._meta.fields if f.name not in self.editable]
+        return [
+            "export_links",
+            *[n for n in names if n not in ("summary", "sentiment")],
+            "summary_shown",
+        ]
+
+    def get_fields(self, request: HttpRequest, obj=None) -> list[str]:
+        return [*self.editable, *self.get_readonly_fields(request, obj)]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    @admin.display(description="Summary as sent")
+    def summary_shown(self, conversation: Conversation) -> str:
+        return pretty_json(conversation.summary)
+
+    @admin.display(description="Export")
+    def export_links(self, conversation: Conversation) -> str:
+        links = (
+            (reverse("conversations:export", args=[conversation.uuid, fmt]), fmt)
+            for fmt in exports.FORMATS
+        )
+        return format_html_join(" · ", '<a href="{}">{}</a>', links)
+
+    def _refuse_unless_exporter(self, request: HttpRequest) -> bool:
+        if can_export(request.user):
+            return False
+        self.message_user(
+            request, "Exporting needs the “Can export conversations” permission.", messages.ERROR
+        )
+        return True
+
+    @admin.action(description="Export the selected conversations as a zip of archives")
+    def export_archives(
+        self, request: HttpRequest, queryset: QuerySet[Conversation]
+    ) -> HttpResponse | None:
+        if self._refuse_unless_exporter(request):
+            return None
+
+        def exported(conversation: Conversation) -> None:
+            audit_record(
+                user=request.user,
+                action=AuditLog.Action.EXPORT,
+                conversation=conversation,
+                request=request,
+                detail="admin: zip of archives",
+            )
+
+        rows = queryset.order_by("id").only("id", "uuid").iterator(chunk_size=100)
+        return download(
+            exports.archives_zip_chunks(rows, on_each=exported),
+            content_type="application/zip",
+            filename="conversations.zip",
+        )
+
+    @admin.action(description="Download a summary CSV of the selected conversations")
+    def export_summary_csv(
+        self, request: HttpRequest, queryset: QuerySet[Conversation]
+    ) -> HttpResponse | None:
+        if self._refuse_unless_exporter(request):
+            return None
+        audit_record(
+            user=request.user,
+            action=AuditLog.Action.EXPORT,
+            request=request,
+            detail=f"admin: summary CSV of {queryset.count()} conversation(s)",
+        )
+        return download(
+            exports.summary_csv_chunks(queryset),
+            content_type="text/csv; charset=utf-8",
+            filename="conversations-summary.csv",
+        )
+
+
+class MessageEditInline(admin.TabularInline):
+    model = MessageEdit
+    extra = 0
+    fields = ["received_at", "body", "payload"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Stored data as it arrived: viewable, never edited here."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(Message)
+class MessageAdmin(ReadOnlyAdmin):
+    list_display = ["conversation", "message_dts", "author_name", "body", "edit_count"]
+    search_fields = ["conversation__uuid", "body", "author_name"]
+    exclude = ["original"]
+    readonly_fields = ["original_shown"]
+    inlines = [MessageEditInline]
+
+    @admin.display(description="Message as sent")
+    def original_shown(self, message: Message) -> str:
+        return pretty_json(message.original)
+
+
+@admin.register(TimelineEvent)
+class TimelineEventAdmin(ReadOnlyAdmin):
+    list_display = ["conversation", "at", "event_type", "summary"]
+    list_filter = ["event_type", "known"]
+    exclude = ["envelope"]
+    readonly_fields = ["envelope_shown"]
+
+    @admin.display(description="Frame as sent")
+    def envelope_shown(self, event: TimelineEvent) -> str:
+        return pretty_json(event.envelope)
 
 
 @admin.register(RejectedFrame)
@@ -88,7 +244,66 @@ class RejectedFrameAdmin(admin.ModelAdmin):
     list_display = ["received_at", "kind", "source_name", "conversation_uuid", "reason", "size"]
     list_filter = ["kind", "source_name"]
     search_fields = ["reason", "conversation_uuid"]
-    readonly_fields = [f.name for f in RejectedFrame._meta.fields]
+    exclude = ["text", "binary"]
+    readonly_fields = [
+        *(f.name for f in RejectedFrame._meta.fields if f.name not in ("text", "binary")),
+        "frame",
+    ]
+    actions = ["reapply"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.display(description="Raw frame")
+    def frame(self, rejected: RejectedFrame) -> str:
+        if rejected.binary is not None:
+            return format_html("<pre>{}</pre>", bytes(rejected.binary)[:4096].hex(" "))
+        return format_html("<pre style='white-space: pre-wrap'>{}</pre>", rejected.text)
+
+    @admin.action(description="Re-apply the selected frames through ingest")
+    def reapply(self, request: HttpRequest, queryset: QuerySet[RejectedFrame]) -> None:
+        passed, failed = frames_reapply(queryset)
+        if passed:
+            self.message_user(request, f"Now stored, removed from rejected: {', '.join(passed)}.")
+        for label, reason in failed:
+            self.message_user(request, f"Still rejected {label}: {reason}", messages.WARNING)
+
+
+def frames_reapply(queryset: QuerySet[RejectedFrame]) -> tuple[list[str], list[tuple[str, str]]]:
+    """Apply rejected frames again; those that pass leave the list, the rest keep a new reason."""
+    passed: list[str] = []
+    failed: list[tuple[str, str]] = []
+    for rejected in queryset.select_related("source").order_by("received_at", "id"):
+        label = f"#{rejected.pk}"
+        if rejected.binary is not None or rejected.truncated:
+            failed.append((label, "only a whole text frame can be applied again"))
+            continue
+        with transaction.atomic():
+            item = ingest.item_from_text(rejected.text, received_at=rejected.received_at)
+            outcome = ingest.items_apply([item], source=rejected.source)[0]
+            # A frame that fails again was kept by ingest as a new rejected frame with the
+            # new reason; either way this row is replaced.
+            rejected.delete()
+        if outcome.status == ingest.REJECTED:
+            failed.append((label, outcome.reason))
+        else:
+            passed.append(label)
+    return passed, failed
+
+
+@admin.register(AuditLog)
+class AuditLogAdmin(admin.ModelAdmin):
+    list_display = ["at", "username", "action", "conversation_uuid", "ip", "detail"]
+    list_filter = ["action"]
+    search_fields = ["username", "conversation_uuid", "detail", "ip"]
+    readonly_fields = [f.name for f in AuditLog._meta.fields]
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
