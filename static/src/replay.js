@@ -39,6 +39,7 @@ const state = {
   loads: 0,
 };
 window.replayState = state; // for the browser tests and the benchmark
+window.replaySeek = (ts) => seek(ts);
 
 const sleep = () => new Promise((resolve) => setTimeout(resolve, 0));
 
