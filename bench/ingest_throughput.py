@@ -32,6 +32,7 @@ from bench.rrweb_fixtures import make_session, rrweb_frames  # noqa: E402
 
 PING = '{"type":"ping"}'
 PING_EVERY = 20
+CASES = [(1, 10.0), (50, 1.0)]
 
 
 def conversation_frames(seed: int, minutes: float) -> list[str]:
@@ -96,7 +97,7 @@ def start_daphne(env: dict) -> tuple[subprocess.Popen, int]:
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=open(Path(env["REPLAY_VAR_DIR"]) / "daphne.log", "w"),  # noqa: SIM115
     )
     for _ in range(200):
         try:
@@ -132,7 +133,7 @@ def main() -> None:
     print(f"database: {env['DATABASE_URL'].split('@')[-1]}")
     process, port = start_daphne(env)
     try:
-        for connections, minutes in ((1, 10.0), (50, 1.0)):
+        for connections, minutes in CASES:
             results: dict[str, list[float]] = {"bare": [], "ingest": []}
             sizes = None
             for round_number in range(args.rounds):

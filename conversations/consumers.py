@@ -9,12 +9,12 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.db import DatabaseError
 
 from conversations import conf, ingest, selectors
 from conversations.keys import ingest_key_authenticate
-from conversations.live import live_group, live_notify_async
+from conversations.live import live_group
 from conversations.protocol import dumps
+from conversations.writer import group_writer
 
 logger = logging.getLogger(__name__)
 
@@ -102,17 +102,14 @@ class IngestConsumer(AsyncWebsocketConsumer):
         if self.closing:
             return False
         try:
-            outcomes, notifications = await database_sync_to_async(ingest.items_store)(
-                items, source=self.source
-            )
-        except DatabaseError:
-            # Nothing of this group is committed: close without answering its ping, so the
-            # client keeps the frames and sends them again.
-            logger.exception("database failure while storing frames; closing with 1011")
+            outcomes = await group_writer().submit(items, source=self.source)
+        except Exception:  # the boundary: nothing of this group is committed
+            # Close without answering its ping, so the client keeps the frames and sends
+            # them again.
+            logger.exception("failure while storing frames; closing with 1011")
             self.closing = True
             await self.close(code=CLOSE_SERVER_ERROR)
             return False
-        await live_notify_async(notifications)
         for outcome in outcomes:
             if outcome.reply is not None:
                 await self.send(text_data=dumps(outcome.reply))

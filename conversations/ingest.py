@@ -16,9 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from django.db import DatabaseError, IntegrityError, transaction
-from django.db.models import Count, F, Min, Sum, Value
-from django.db.models.functions import Coalesce, Greatest, Least
+from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db.models import Count, F, Min, Sum
 from django.utils import timezone
 
 from conversations import conf, rrweb
@@ -75,6 +74,7 @@ class Item:
     binary: bytes | None = None
     reject_kind: str | None = None
     reject_reason: str | None = None
+    source: IngestKey | None = None  # who sent it, when a group mixes sources
 
 
 @dataclass(slots=True)
@@ -155,13 +155,17 @@ def items_store(
     outcomes: list[Outcome] = []
     try:
         with transaction.atomic():
-            done = _rrweb_bulk_apply(items, ctx)
+            done = _rrweb_bulk_apply_safely(items, ctx)
+            sources = {source.pk: source} if source is not None else {}
             for number, item in enumerate(items):
+                ctx.source = item.source or source
+                if ctx.source is not None:
+                    sources[ctx.source.pk] = ctx.source
                 outcome = done.get(number)
                 outcomes.append(outcome if outcome is not None else _item_apply(item, ctx))
             _counters_write(ctx)
-            if ctx.source is not None:
-                IngestKey.objects.filter(pk=ctx.source.pk).update(last_used_at=timezone.now())
+            if sources:
+                IngestKey.objects.filter(pk__in=sources).update(last_used_at=timezone.now())
     except BaseException:
         # Ids handed out in a rolled-back transaction may be handed out again: forget
         # anything cached under them.
@@ -798,66 +802,151 @@ def _rrweb_candidates(items: list[Item]) -> dict[str, list[_Candidate]]:
     return by_conversation
 
 
+def _rrweb_bulk_apply_safely(items: list[Item], ctx: Context) -> dict[int, Outcome]:
+    """The bulk path, falling back to the per-frame path for all if it fails for a bug."""
+    notes, deltas = len(ctx.notifications), {pk: dict(d) for pk, d in ctx.deltas.items()}
+    try:
+        with transaction.atomic():
+            return _rrweb_bulk_apply(items, ctx)
+    except DatabaseError:
+        raise
+    except Exception:  # the per-frame path stores or keeps aside each frame on its own
+        logger.exception("bulk rrweb path failed; storing this group frame by frame")
+        del ctx.notifications[notes:]
+        ctx.deltas.clear()
+        ctx.deltas.update(deltas)
+        return {}
+
+
+class _ConversationRef:
+    """Just enough of a conversation for the bulk path: its key and uuid."""
+
+    __slots__ = ("pk", "uuid")
+
+    def __init__(self, pk: int, uuid: str) -> None:
+        self.pk = pk
+        self.uuid = uuid
+
+
+def _table(model: type) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _conversation_ref(ctx: Context, uuid: str) -> _ConversationRef:
+    known = ctx.conversations.get(uuid)
+    if known is not None:
+        return _ConversationRef(known.pk, uuid)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id FROM {_table(Conversation)} WHERE uuid = %s", [uuid])
+        row = cursor.fetchone()
+    if row is None:
+        return _ConversationRef(conversation_get_or_create(ctx, uuid=uuid).pk, uuid)
+    return _ConversationRef(row[0], uuid)
+
+
+_LAST_BATCH_SQL = """
+    SELECT b.id, b.event_index, b.sha256, b.segment, b.full_snapshots, b.base_id, base.sha256
+    FROM {batch} b LEFT JOIN {batch} base ON base.id = b.base_id
+    WHERE b.conversation_id = %s ORDER BY b.event_index DESC LIMIT 1
+"""
+
+_BATCH_COLUMNS = (
+    "conversation_id",
+    "event_index",
+    "kind",
+    "segment",
+    "first_ts",
+    "last_ts",
+    "event_count",
+    "full_snapshots",
+    "href",
+    "raw_size",
+    "sha256",
+    "stored_size",
+    "data",
+    "base_id",
+    "received_at",
+    "source_id",
+)
+
+
+def _batch_insert(values: dict) -> int:
+    """Insert one rrweb batch row and return its id (the ORM costs ~1 ms a row here)."""
+    ops = connection.ops
+    values = {**values, "received_at": ops.adapt_datetimefield_value(values["received_at"])}
+    columns = ", ".join(ops.quote_name(c) for c in _BATCH_COLUMNS)
+    marks = ", ".join(["%s"] * len(_BATCH_COLUMNS))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {_table(RRWebBatch)} ({columns}) VALUES ({marks}) RETURNING id",
+            [values[c] for c in _BATCH_COLUMNS],
+        )
+        return cursor.fetchone()[0]
+
+
 def _rrweb_bulk_apply(items: list[Item], ctx: Context) -> dict[int, Outcome]:
     """Store appended rrweb batches in bulk; return the outcomes of the items it handled."""
     outcomes: dict[int, Outcome] = {}
     level = conf.get("REPLAY_ZSTD_LEVEL")
     for uuid, candidates in _rrweb_candidates(items).items():
-        conversation = conversation_get_or_create(ctx, uuid=uuid)
-        last = (
-            RRWebBatch.objects.filter(conversation=conversation)
-            .order_by("-event_index")
-            .values("id", "event_index", "sha256", "segment", "full_snapshots", "base__sha256")
-            .annotate(base_ref=F("base_id"))
-            .first()
-        )
-        floor = last["event_index"] if last else -1
+        conversation = _conversation_ref(ctx, uuid)
+        with connection.cursor() as cursor:
+            cursor.execute(_LAST_BATCH_SQL.format(batch=_table(RRWebBatch)), [conversation.pk])
+            last = cursor.fetchone()
+        floor = last[1] if last else -1
         appended = sorted(
             (c for c in candidates if c.event_index > floor), key=lambda c: c.event_index
         )
         if not appended:
             continue
-        segment = last["segment"] if last else 0
-        base: tuple[int | None, str, bytes | None] | None = None  # (id, sha256, events)
+        segment = last[3] if last else 0
+        # The compression base: (id or None while it is a row of this group, sha256, events).
+        base: tuple[int | None, str, bytes | None] | None = None
         if last is not None:
-            if last["full_snapshots"]:
-                base = (last["id"], last["sha256"], None)
-            elif last["base_ref"] is not None:
-                base = (last["base_ref"], last["base__sha256"], None)
-        rows: list[tuple[_Candidate, RRWebBatch, object]] = []
+            if last[4]:
+                base = (last[0], last[2], None)
+            elif last[5] is not None:
+                base = (last[5], last[6], None)
+        rows: list[tuple[_Candidate, dict]] = []
         for candidate in appended:
             try:
                 decoded = rrweb.decode_batch(candidate.text, kind=candidate.kind)
             except rrweb.RRWebError:
                 break  # the per-frame path rejects it; later batches follow it there
             segment += candidate.kind == RRWebBatch.KIND_INIT
-            batch = RRWebBatch(
-                conversation=conversation,
-                event_index=candidate.event_index,
-                kind=candidate.kind,
-                segment=segment,
-                first_ts=decoded.first_ts,
-                last_ts=decoded.last_ts,
-                event_count=decoded.count,
-                full_snapshots=decoded.full_snapshots,
-                href=decoded.href or "",
-                raw_size=len(candidate.text.encode("utf-8", "surrogatepass")),
-                sha256=candidate.digest,
-                received_at=candidate.received_at,
-                source=ctx.source,
-            )
+            source = items[candidate.numbers[0]].source or ctx.source
+            row = {
+                "conversation_id": conversation.pk,
+                "event_index": candidate.event_index,
+                "kind": candidate.kind,
+                "segment": segment,
+                "first_ts": decoded.first_ts,
+                "last_ts": decoded.last_ts,
+                "event_count": decoded.count,
+                "full_snapshots": decoded.full_snapshots,
+                "href": decoded.href or "",
+                "raw_size": len(candidate.text.encode("utf-8", "surrogatepass")),
+                "sha256": candidate.digest,
+                "received_at": candidate.received_at,
+                "source_id": source.pk if source is not None else None,
+                "base_id": None,
+                "base_row": None,
+            }
             if decoded.full_snapshots:
-                batch.data = rrweb.compress(decoded.events_json, level=level)
+                row["data"] = rrweb.compress(decoded.events_json, level=level)
                 base = (None, candidate.digest, decoded.events_json)
-                rows.append((candidate, batch, None))
+                row["anchor"] = row
             else:
-                if base is not None and base[2] is None and base[0] is not None:
+                if base is not None and base[2] is None:
                     base = (base[0], base[1], events_json_by_id(base[0], base[1]))
-                base_json = base[2] if base else None
-                batch.data = rrweb.compress(decoded.events_json, base=base_json, level=level)
-                # The base is a batch of this group until it is inserted: refer to it by row.
-                rows.append((candidate, batch, base[0] if base and base[0] else base and base[1]))
-            batch.stored_size = len(batch.data)
+                row["data"] = rrweb.compress(
+                    decoded.events_json, base=base[2] if base else None, level=level
+                )
+                row["base_id"] = base[0] if base else None
+                row["base_row"] = rows[-1][1]["anchor"] if base and base[0] is None else None
+                row["anchor"] = rows[-1][1]["anchor"] if rows else None
+            row["stored_size"] = len(row["data"])
+            rows.append((candidate, row))
             _bump(ctx, conversation, "rrweb_batch_total")
             _bump(ctx, conversation, "rrweb_event_total", decoded.count)
             _extend(ctx, conversation, decoded.first_ts, decoded.last_ts)
@@ -865,41 +954,39 @@ def _rrweb_bulk_apply(items: list[Item], ctx: Context) -> dict[int, Outcome]:
             continue
         try:
             with transaction.atomic():
-                anchors = [batch for _, batch, ref in rows if ref is None]
-                RRWebBatch.objects.bulk_create(anchors)
-                by_sha = {batch.sha256: batch.pk for batch in anchors}
-                rest = []
-                for _, batch, ref in rows:
-                    if ref is None:
-                        continue
-                    batch.base_id = ref if isinstance(ref, int) else by_sha[ref]
-                    rest.append(batch)
-                RRWebBatch.objects.bulk_create(rest)
+                for _, row in rows:
+                    if row["base_row"] is not None:
+                        row["base_id"] = row["base_row"]["id"]
+                    row["id"] = _batch_insert(row)
         except IntegrityError:
             # Another connection stored one of these meanwhile: the per-frame path decides.
             ctx.deltas.pop(conversation.pk, None)
             continue
-        for candidate, batch, _ in rows:
+        for candidate, row in rows:
             for number in candidate.numbers:
                 outcomes[number] = Outcome(STORED, conversation_uuid=uuid)
             for number in candidate.duplicates:
                 outcomes[number] = Outcome(DUPLICATE, conversation_uuid=uuid)
-            ctx.notifications.append((uuid, {"kind": "rrweb", "id": batch.pk}))
-        joined = [c.event_index for c, _, _ in rows if len(c.numbers) > 1]
+            ctx.notifications.append((uuid, {"kind": "rrweb", "id": row["id"]}))
+        joined = [c.event_index for c, _ in rows if len(c.numbers) > 1]
         if joined:
             _pending_clear(conversation, joined)
     return outcomes
 
 
-def _pending_clear(conversation: Conversation, indexes: list[int]) -> None:
+def _pending_clear(conversation: _ConversationRef, indexes: list[int]) -> None:
     """Parts of a batch that is now stored whole: matching ones go, others are kept aside."""
-    leftovers = list(PendingPart.objects.filter(conversation=conversation, event_index__in=indexes))
+    leftovers = list(
+        PendingPart.objects.filter(
+            conversation_id=conversation.pk, event_index__in=indexes
+        ).select_related("conversation", "source")
+    )
     if not leftovers:
         return
     stored = dict(
-        RRWebBatch.objects.filter(conversation=conversation, event_index__in=indexes).values_list(
-            "event_index", "sha256"
-        )
+        RRWebBatch.objects.filter(
+            conversation_id=conversation.pk, event_index__in=indexes
+        ).values_list("event_index", "sha256")
     )
     same = [p for p in leftovers if stored.get(p.event_index) == p.total_sha256]
     PendingPart.objects.filter(pk__in=[p.pk for p in same]).delete()
@@ -1164,21 +1251,32 @@ def _extend(ctx: Context, conversation: Conversation, first_ts: int, last_ts: in
 
 
 def _counters_write(ctx: Context) -> None:
-    now = timezone.now()
+    """Add up each conversation's counters in one UPDATE each."""
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
     for pk, deltas in ctx.deltas.items():
-        updates: dict = {"updated_at": now}
+        sets = ["updated_at = %s"]
+        params: list = [now]
         for name, amount in deltas.items():
             if name == "start":
-                updates["recording_start_ms"] = Least(
-                    Coalesce(F("recording_start_ms"), Value(amount)), Value(amount)
+                sets.append(
+                    "recording_start_ms = CASE WHEN recording_start_ms IS NULL "
+                    "OR recording_start_ms > %s THEN %s ELSE recording_start_ms END"
                 )
+                params += [amount, amount]
             elif name == "end":
-                updates["recording_end_ms"] = Greatest(
-                    Coalesce(F("recording_end_ms"), Value(amount)), Value(amount)
+                sets.append(
+                    "recording_end_ms = CASE WHEN recording_end_ms IS NULL "
+                    "OR recording_end_ms < %s THEN %s ELSE recording_end_ms END"
                 )
+                params += [amount, amount]
             else:
-                updates[name] = F(name) + amount
-        Conversation.objects.filter(pk=pk).update(**updates)
+                column = connection.ops.quote_name(name)
+                sets.append(f"{column} = {column} + %s")
+                params.append(amount)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {_table(Conversation)} SET {', '.join(sets)} WHERE id = %s", [*params, pk]
+            )
 
 
 __all__ = [

@@ -433,3 +433,41 @@ def test_incremental_batches_compress_against_the_full_snapshot_and_read_back_eq
     first, second = RRWebBatch.objects.order_by("event_index")
     assert first.base_id is None and second.base_id == first.pk
     assert stored_events(first.conversation) == init + later
+
+
+def test_parts_resent_whole_in_one_group_complete_the_batch_and_clear_what_was_pending():
+    uuid = f.new_uuid()
+    events = f.rrweb_events(count=30)
+    parts = f.rrweb_parts(uuid, 0, events, parts=2, kind="init")
+    apply(parts[0])
+    assert PendingPart.objects.count() == 1
+    outcomes = apply(parts[0], parts[1])
+    assert [o.status for o in outcomes] == [ingest.STORED, ingest.STORED]
+    assert stored_events(Conversation.objects.get(uuid=uuid)) == events
+    assert not PendingPart.objects.exists()
+    assert not RejectedFrame.objects.exists()
+
+
+def test_pending_parts_of_other_content_are_kept_aside_when_the_index_is_stored_whole():
+    uuid = f.new_uuid()
+    other = f.rrweb_events(count=30, href="https://other.example/")
+    apply(f.rrweb_parts(uuid, 0, other, parts=2, kind="init")[0])
+    events = f.rrweb_events(count=30)
+    apply(*f.rrweb_parts(uuid, 0, events, parts=2, kind="init"))
+    assert stored_events(Conversation.objects.get(uuid=uuid)) == events
+    assert not PendingPart.objects.exists()
+    rejected = RejectedFrame.objects.get()
+    assert rejected.kind == RejectedFrame.Kind.CONFLICT
+    assert json.loads(rejected.text)["event_rrweb"]["data_part"] == 1
+
+
+def test_a_bad_batch_in_the_middle_of_a_group_is_rejected_and_the_rest_stored():
+    uuid = f.new_uuid()
+    outcomes = apply(
+        f.rrweb_frame(uuid, 0, f.rrweb_events(), kind="init"),
+        f.rrweb_frame(uuid, 1, '[{"type": 3}]'),
+        f.rrweb_frame(uuid, 2, f.incremental_events(start=f.T0 + 5000)),
+    )
+    assert [o.status for o in outcomes] == [ingest.STORED, ingest.REJECTED, ingest.STORED]
+    assert sorted(RRWebBatch.objects.values_list("event_index", flat=True)) == [0, 2]
+    assert "timestamp" in RejectedFrame.objects.get().reason

@@ -1,0 +1,83 @@
+"""Group commit: frames from every ingest connection of a process share transactions.
+
+Each commit waits for the disk (fsync), tens of milliseconds on some machines. One
+transaction per connection's group would let fifty connections each wait their turn; here a
+single writer per event loop takes whatever groups are queued, from every connection, and
+stores them in one transaction, each frame still in its own savepoint.
+"""
+
+import asyncio
+from dataclasses import dataclass, field
+
+from channels.db import database_sync_to_async
+
+from conversations import conf, ingest
+from conversations.live import live_notify_async
+from conversations.models import IngestKey
+
+
+@dataclass
+class _Submission:
+    items: list[ingest.Item]
+    future: asyncio.Future = field(repr=False)
+
+
+class GroupWriter:
+    """The writer of one event loop: submit() returns once the items are committed."""
+
+    def __init__(self) -> None:
+        self.queue: list[_Submission] = []
+        self.task: asyncio.Task | None = None
+
+    async def submit(
+        self, items: list[ingest.Item], *, source: IngestKey | None
+    ) -> list[ingest.Outcome]:
+        """Store items (from one connection, in order); raise DatabaseError if that failed."""
+        for item in items:
+            item.source = source
+        future = asyncio.get_running_loop().create_future()
+        self.queue.append(_Submission(items, future))
+        if self.task is None or self.task.done():
+            self.task = asyncio.ensure_future(self._run())
+        return await future
+
+    async def _run(self) -> None:
+        limit = conf.get("REPLAY_FLUSH_MAX_FRAMES") * 5
+        while self.queue:
+            taken: list[_Submission] = []
+            count = 0
+            while self.queue and (not taken or count + len(self.queue[0].items) <= limit):
+                submission = self.queue.pop(0)
+                taken.append(submission)
+                count += len(submission.items)
+            items = [item for submission in taken for item in submission.items]
+            try:
+                outcomes, notifications = await database_sync_to_async(ingest.items_store)(
+                    items, source=None
+                )
+            except Exception as exc:  # every connection in this transaction hears of it
+                for submission in taken:
+                    if not submission.future.done():
+                        submission.future.set_exception(exc)
+                continue
+            await live_notify_async(notifications)
+            start = 0
+            for submission in taken:
+                end = start + len(submission.items)
+                if not submission.future.done():
+                    submission.future.set_result(outcomes[start:end])
+                start = end
+
+
+_writers: dict[asyncio.AbstractEventLoop, GroupWriter] = {}
+
+
+def group_writer() -> GroupWriter:
+    """The writer of the running event loop."""
+    loop = asyncio.get_running_loop()
+    writer = _writers.get(loop)
+    if writer is None:
+        for stale in [other for other in _writers if other.is_closed()]:
+            del _writers[stale]
+        writer = _writers[loop] = GroupWriter()
+    return writer
