@@ -7,12 +7,9 @@ type, answer pings. Ingest throughput is measured as a ratio against it, on the 
 import json
 
 from channels.generic.websocket import AsyncWebsocketConsumer
-from channels.routing import ProtocolTypeRouter, URLRouter
-from django.urls import path
+from channels.routing import ProtocolTypeRouter
 
-from replay.asgi import django_application  # noqa: F401  (sets Django up first)
-from replay.asgi import application as project_application  # isort: skip
-from conversations.routing import websocket_urlpatterns  # isort: skip
+from replay.asgi import application as project_application
 
 
 class BareConsumer(AsyncWebsocketConsumer):
@@ -27,9 +24,14 @@ class BareConsumer(AsyncWebsocketConsumer):
             await self.send(text_data='{"type":"ping"}')
 
 
-application = ProtocolTypeRouter(
-    {
-        "http": project_application,
-        "websocket": URLRouter([path("ws/bare/", BareConsumer.as_asgi()), *websocket_urlpatterns]),
-    }
-)
+bare = BareConsumer.as_asgi()
+project_websocket = project_application.application_mapping["websocket"]
+
+
+async def websocket(scope: dict, receive, send) -> None:
+    if scope["path"] == "/ws/bare/":
+        return await bare(scope, receive, send)
+    return await project_websocket(scope, receive, send)
+
+
+application = ProtocolTypeRouter({"http": project_application, "websocket": websocket})
