@@ -214,7 +214,7 @@ def test_export_command_filters_by_date_and_closed(tmp_path):
 def _peak_exporting(tmp_path, count: int) -> tuple[int, int]:
     """Peak traced memory while exporting `count` conversations, and the archives' total size."""
     Conversation.objects.all().delete() if not RRWebBatch.objects.exists() else wipe()
-    session = f.rrweb_events(count=40)
+    session = f.rrweb_events(count=300)
     frames = []
     for _ in range(count):
         uuid = f.new_uuid()
