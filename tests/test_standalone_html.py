@@ -46,9 +46,12 @@ def write_html(conversation, tmp_path: Path) -> Path:
     return path
 
 
-def replayed_text(page) -> str:
-    frame = page.frame_locator(".replayer-wrapper iframe")
-    return frame.locator("body").inner_text(timeout=10_000)
+def expect_replayed_text(page, text: str) -> None:
+    """Wait until the replayed page shows `text` (the replayer builds it asynchronously)."""
+    from playwright.sync_api import expect
+
+    body = page.frame_locator(".replayer-wrapper iframe").locator("body")
+    expect(body).to_contain_text(text, timeout=15_000)
 
 
 def test_standalone_file_replays_the_recording_offline_with_its_transcript(tmp_path):
@@ -67,7 +70,7 @@ def check_replays_offline(page, path: Path) -> None:
     page.goto(path.as_uri())
     page.wait_for_selector("html[data-replay=ready]", timeout=10_000)
 
-    assert "Blue kettle, 39 EUR" in replayed_text(page)
+    expect_replayed_text(page, "Blue kettle, 39 EUR")
     transcript = page.locator("ol.transcript").inner_text()
     assert "Does it come in red? (EU plug)" in transcript
     assert "Yes, 12 left." in transcript
@@ -108,7 +111,7 @@ def check_inert(page, path: Path) -> None:
     assert page.evaluate("window.pwned") is None
     assert page.locator("script").count() == 2  # the data block and the player, nothing else
     assert INJECTION in page.locator("ol.transcript").inner_text()
-    assert "window.pwned=1" in replayed_text(page)  # shown as the page's text, not run
+    expect_replayed_text(page, "window.pwned=1")  # shown as the page's text, not run
     frame = page.frames[-1]
     assert frame.evaluate("window.pwned") is None
     assert dialogs == []
