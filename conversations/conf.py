@@ -29,6 +29,8 @@ DEFAULTS: dict[str, Any] = {
     # Conversations with no activity for this many days are purged by purge_conversations;
     # None or 0 keeps them forever. Conversations under legal hold are always kept.
     "REPLAY_RETENTION_DAYS": None,
+    # Serve the demo shop at /demo/ and its agent console (always on when DEBUG is).
+    "REPLAY_DEMO": False,
 }
 
 
