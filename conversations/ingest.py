@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import DatabaseError, DataError, IntegrityError, connection, transaction
 from django.db.models import Count, F, Min, Sum
 from django.utils import timezone
 
@@ -95,6 +95,18 @@ class Context:
     conversations: dict[str, Conversation] = field(default_factory=dict)
     deltas: dict[int, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
     notifications: list[tuple[str, dict]] = field(default_factory=list)
+
+    def save(self) -> tuple[int, dict[int, dict[str, int]]]:
+        """What a savepoint may change here, to put back if it is rolled back."""
+        return len(self.notifications), {pk: dict(d) for pk, d in self.deltas.items()}
+
+    def restore(self, saved: tuple[int, dict[int, dict[str, int]]]) -> None:
+        noted, deltas = saved
+        del self.notifications[noted:]
+        self.deltas.clear()
+        self.deltas.update(deltas)
+        # Cached rows may have been created or changed inside the rolled-back savepoint.
+        self.conversations.clear()
 
 
 def item_from_text(text: str, *, received_at: datetime | None = None) -> Item:
@@ -186,7 +198,8 @@ def _item_apply(item: Item, ctx: Context) -> Outcome:
         return Outcome(REJECTED, item.reject_reason or "", uuid or "")
     envelope = item.envelope
     assert envelope is not None
-    noted = len(ctx.notifications)
+    uuid = envelope.conversation_uuid or ""
+    saved = ctx.save()
     try:
         try:
             with transaction.atomic():
@@ -194,23 +207,24 @@ def _item_apply(item: Item, ctx: Context) -> Outcome:
         except IntegrityError:
             # Another connection stored the same key between our check and our insert; now
             # that its row is visible, applying again finds a duplicate or a conflict.
-            ctx.conversations.clear()
+            ctx.restore(saved)
             with transaction.atomic():
                 return _envelope_apply(envelope, item, ctx)
     except Rejection as rejection:
-        del ctx.notifications[noted:]  # what they announced was rolled back
-        uuid = envelope.conversation_uuid or ""
-        _reject(item, ctx, kind=rejection.kind, reason=rejection.reason, uuid=uuid)
-        return Outcome(REJECTED, rejection.reason, uuid)
+        kind, reason = rejection.kind, rejection.reason
+    except DataError as exc:
+        # A value this database cannot hold, e.g. \u0000 in a string on PostgreSQL: only
+        # this frame's savepoint is rolled back, and the frame is kept aside as sent.
+        kind, reason = RejectedFrame.Kind.INVALID, f"the database cannot store a value: {exc}"
     except DatabaseError:
         raise
     except Exception as exc:  # a bug in a service must not lose the frame: keep it aside.
-        del ctx.notifications[noted:]
         logger.exception("failed to apply a frame; kept as rejected")
-        uuid = envelope.conversation_uuid or ""
+        kind = RejectedFrame.Kind.ERROR
         reason = f"server error while storing this frame: {type(exc).__name__}: {exc}"
-        _reject(item, ctx, kind=RejectedFrame.Kind.ERROR, reason=reason, uuid=uuid)
-        return Outcome(REJECTED, reason, uuid)
+    ctx.restore(saved)  # what the savepoint did is undone: so is what we noted of it
+    _reject(item, ctx, kind=kind, reason=reason.strip(), uuid=uuid)
+    return Outcome(REJECTED, reason.strip(), uuid)
 
 
 class Rejection(Exception):
@@ -804,7 +818,7 @@ def _rrweb_candidates(items: list[Item]) -> dict[str, list[_Candidate]]:
 
 def _rrweb_bulk_apply_safely(items: list[Item], ctx: Context) -> dict[int, Outcome]:
     """The bulk path, falling back to the per-frame path for all if it fails for a bug."""
-    notes, deltas = len(ctx.notifications), {pk: dict(d) for pk, d in ctx.deltas.items()}
+    saved = ctx.save()
     try:
         with transaction.atomic():
             return _rrweb_bulk_apply(items, ctx)
@@ -812,9 +826,7 @@ def _rrweb_bulk_apply_safely(items: list[Item], ctx: Context) -> dict[int, Outco
         raise
     except Exception:  # the per-frame path stores or keeps aside each frame on its own
         logger.exception("bulk rrweb path failed; storing this group frame by frame")
-        del ctx.notifications[notes:]
-        ctx.deltas.clear()
-        ctx.deltas.update(deltas)
+        ctx.restore(saved)
         return {}
 
 
@@ -890,6 +902,7 @@ def _rrweb_bulk_apply(items: list[Item], ctx: Context) -> dict[int, Outcome]:
     level = conf.get("REPLAY_ZSTD_LEVEL")
     for uuid, candidates in _rrweb_candidates(items).items():
         conversation = _conversation_ref(ctx, uuid)
+        saved = ctx.save()
         with connection.cursor() as cursor:
             cursor.execute(_LAST_BATCH_SQL.format(batch=_table(RRWebBatch)), [conversation.pk])
             last = cursor.fetchone()
@@ -960,7 +973,7 @@ def _rrweb_bulk_apply(items: list[Item], ctx: Context) -> dict[int, Outcome]:
                     row["id"] = _batch_insert(row)
         except IntegrityError:
             # Another connection stored one of these meanwhile: the per-frame path decides.
-            ctx.deltas.pop(conversation.pk, None)
+            ctx.restore(saved)
             continue
         for candidate, row in rows:
             for number in candidate.numbers:
@@ -1224,6 +1237,9 @@ def _reject(
         if item.binary is not None
         else (item.text or "").encode("utf-8", "surrogatepass")
     )
+    safe_text = text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
+    if binary is None and safe_text != text:
+        binary = whole[:keep]  # the text column gets a readable copy, this the exact bytes
     return RejectedFrame.objects.create(
         kind=kind,
         reason=reason,
@@ -1231,7 +1247,7 @@ def _reject(
         source=source,
         source_name=source.name if source else "",
         conversation_uuid=(uuid or "")[:100],
-        text=text.encode("utf-8", "replace").decode("utf-8"),
+        text=safe_text,
         binary=binary,
         size=item.size,
         truncated=truncated,

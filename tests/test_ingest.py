@@ -471,3 +471,32 @@ def test_a_bad_batch_in_the_middle_of_a_group_is_rejected_and_the_rest_stored():
     assert [o.status for o in outcomes] == [ingest.STORED, ingest.REJECTED, ingest.STORED]
     assert sorted(RRWebBatch.objects.values_list("event_index", flat=True)) == [0, 2]
     assert "timestamp" in RejectedFrame.objects.get().reason
+
+
+def test_a_nul_character_never_fails_the_group_and_the_frame_is_kept_exactly():
+    uuid = f.new_uuid()
+    nul = f.message(uuid, "bad \u0000 byte")
+    raw_nul = '{"type": "ping", "x": "\x00"}'  # a raw NUL is not valid JSON
+    outcomes = apply(nul, raw_nul, f.message(uuid, "fine"))
+    # Databases differ: SQLite stores \u0000 in JSON, PostgreSQL refuses it. Either way the
+    # frame is accounted for and its neighbours are stored.
+    assert outcomes[0].status in (ingest.STORED, ingest.REJECTED)
+    assert outcomes[1].status == ingest.REJECTED
+    assert outcomes[2].status == ingest.STORED
+    assert Message.objects.filter(body="fine").exists()
+    kept = RejectedFrame.objects.get(text__contains='"type": "ping"')
+    assert bytes(kept.binary).decode() == raw_nul
+    if outcomes[0].status == ingest.REJECTED:
+        assert "database cannot store" in outcomes[0].reason
+
+
+def test_a_rejected_first_frame_of_a_new_conversation_does_not_break_the_next_one():
+    uuid = f.new_uuid()
+    outcomes = apply(
+        f.rrweb_frame(uuid, 0, '[{"type": 3}]'),  # creates the conversation, then is rejected
+        f.message(uuid, "I am still here"),
+    )
+    assert [o.status for o in outcomes] == [ingest.REJECTED, ingest.STORED]
+    conversation = Conversation.objects.get(uuid=uuid)
+    assert conversation.messages.get().body == "I am still here"
+    assert conversation.message_total == 1 and conversation.rrweb_batch_total == 0
