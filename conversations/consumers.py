@@ -13,10 +13,19 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from conversations import conf, ingest, selectors
 from conversations.keys import ingest_key_authenticate
 from conversations.live import live_group
-from conversations.protocol import dumps
+from conversations.protocol import ConversationEventRRWeb, dumps
 from conversations.writer import group_writer
 
 logger = logging.getLogger(__name__)
+
+
+def _opens_parts(item: ingest.Item) -> bool:
+    """Whether `item` is a part of an rrweb batch whose later parts are still to come."""
+    payload = item.envelope.payload if item.envelope is not None else None
+    return isinstance(payload, ConversationEventRRWeb) and (
+        payload.data_part < payload.data_total_parts
+    )
+
 
 CLOSE_UNAUTHORISED = 4401
 CLOSE_TOO_MANY_REJECTED = 4429
@@ -56,6 +65,7 @@ class IngestConsumer(AsyncWebsocketConsumer):
         self.in_flight: deque[asyncio.Task] = deque()
         self.rejected_at: deque[float] = deque()
         self.timer: asyncio.TimerHandle | None = None
+        self.timer_delay = 0.0
         self.closing = False
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
@@ -75,13 +85,23 @@ class IngestConsumer(AsyncWebsocketConsumer):
             or self.buffer_bytes >= conf.get("REPLAY_FLUSH_MAX_BYTES")
         ):
             self._flush()
-        elif self.timer is None:
-            self.timer = asyncio.get_running_loop().call_later(
-                conf.get("REPLAY_FLUSH_DELAY"), self._flush
-            )
+        else:
+            self._arm_timer(waiting_for_parts=_opens_parts(item))
         # Back-pressure: stop reading while two groups are already waiting for the database.
         while len(self.in_flight) > 2:
             await asyncio.wait([self.in_flight[0]])
+
+    def _arm_timer(self, *, waiting_for_parts: bool) -> None:
+        # A group cut between the parts of a batch stores them as pending parts and joins
+        # them later, several times the work of joining them in memory: while the newest
+        # frame is a part with more to come, wait a little longer for the rest.
+        delay = conf.get("REPLAY_FLUSH_DELAY") * (10 if waiting_for_parts else 1)
+        if self.timer is not None:
+            if self.timer_delay <= delay:
+                return
+            self.timer.cancel()
+        self.timer_delay = delay
+        self.timer = asyncio.get_running_loop().call_later(delay, self._flush)
 
     def _flush(self) -> asyncio.Task | None:
         if self.timer is not None:

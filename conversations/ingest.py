@@ -1016,6 +1016,12 @@ def _pending_clear(conversation: _ConversationRef, indexes: list[int]) -> None:
 # Multi-part batches ------------------------------------------------------------------------------
 
 
+# The data of parts this process stored, so joining them needs no read back and re-parse.
+# A part missing here (another process, a restart) is read from the database instead.
+_PART_DATA: dict[tuple[int, int, int, str], str] = {}
+_PART_DATA_LIMIT = 1024
+
+
 def _part_store(
     ctx: Context, conversation: Conversation, event: ConversationEventRRWeb, item: Item
 ) -> str:
@@ -1058,6 +1064,9 @@ def _part_store(
                 f"part {event.data_part} of event_index {index} was already received with "
                 "different data"
             )
+    _PART_DATA[(conversation.pk, index, event.data_part, part_sha)] = event.data
+    if len(_PART_DATA) > _PART_DATA_LIMIT:
+        _PART_DATA.pop(next(iter(_PART_DATA)))
     PendingPart.objects.create(
         conversation=conversation,
         event_index=index,
@@ -1085,12 +1094,19 @@ def _parts_join(
     kind: str,
     received_at: datetime,
 ) -> str:
-    parts = list(PendingPart.objects.filter(conversation=conversation, event_index=index))
+    parts = list(
+        PendingPart.objects.filter(conversation=conversation, event_index=index)
+        .defer("text")
+        .select_related("conversation", "source")
+    )
     datas = []
     for part in sorted(parts, key=lambda p: p.part):
-        payload = parse_frame(part.text).payload
-        assert isinstance(payload, ConversationEventRRWeb)
-        datas.append(payload.data)
+        data = _PART_DATA.pop((conversation.pk, index, part.part, part.sha256), None)
+        if data is None:  # stored by another process, or before a restart: read it back
+            payload = parse_frame(part.text).payload
+            assert isinstance(payload, ConversationEventRRWeb)
+            data = payload.data
+        datas.append(data)
     text = "".join(datas)
     actual = _sha256_text(text)
     if actual != total_sha:
