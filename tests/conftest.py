@@ -111,3 +111,165 @@ def daphne_server(transactional_db):
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+class DaphneProcess:
+    """A Daphne process on a fixed port that a test can kill and start again."""
+
+    def __init__(self, port: int, env: dict[str, str]) -> None:
+        self.port = port
+        self.env = env
+        self.process = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        import socket
+        import subprocess
+        import sys
+        import time
+
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port)]
+            + ["replay.asgi:application"],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"daphne exited with {self.process.returncode}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.kill()
+        raise RuntimeError("daphne did not start listening within 20 s")
+
+    def kill(self) -> None:
+        """End the process at once, as a crash would: nothing is flushed or closed cleanly."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        import subprocess
+
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+@pytest.fixture
+def demo_server(transactional_db):
+    """A restartable Daphne process with the demo shop on, serving the test database."""
+    server = DaphneProcess(
+        _free_port(),
+        {
+            **os.environ,
+            "DATABASE_URL": database_url_for_subprocess(),
+            "PYTHONUNBUFFERED": "1",
+            "REPLAY_DEMO": "1",
+        },
+    )
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+class CuttableProxy:
+    """A TCP proxy in front of a server whose connections a test can cut and then restore.
+
+    While cut, every open connection is dropped and new ones are closed as soon as they are
+    accepted, as when a laptop loses its network.
+    """
+
+    def __init__(self, target_port: int) -> None:
+        import socket
+        import threading
+
+        self.target_port = target_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.is_cut = False
+        self.sockets: set = set()
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            if self.is_cut:
+                client.close()
+                continue
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=2)
+            except OSError:
+                client.close()
+                continue
+            with self.lock:
+                self.sockets.update((client, upstream))
+            for source, target in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, target), daemon=True).start()
+
+    def _pump(self, source, target) -> None:
+        import socket
+
+        try:
+            while data := source.recv(65536):
+                target.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, target):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                sock.close()
+                with self.lock:
+                    self.sockets.discard(sock)
+
+    def cut(self) -> None:
+        import socket
+
+        self.is_cut = True
+        with self.lock:
+            sockets = list(self.sockets)
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def restore(self) -> None:
+        self.is_cut = False
+
+    def close(self) -> None:
+        self.cut()
+        self.listener.close()
+
+
+@pytest.fixture
+def demo_proxy(demo_server):
+    """The demo server behind a proxy whose connections can be cut."""
+    proxy = CuttableProxy(demo_server.port)
+    try:
+        yield proxy
+    finally:
+        proxy.close()

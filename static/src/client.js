@@ -327,6 +327,10 @@ class Client {
       checkoutEveryNms: this.options.checkoutEveryNms,
       ...this.options.recordOptions,
       emit: (event, isCheckout) => {
+        // An init batch opens with Meta and FullSnapshot: the DomContentLoaded and Load
+        // markers rrweb may emit before them carry nothing a replay needs.
+        if (!this.sawMeta && event.type !== 4) return;
+        if (event.type === 4) this.sawMeta = true;
         // A periodic full snapshot starts a batch of its own, where a seek can begin.
         if (isCheckout && event.type === 4) this.flush();
         this.buffer.push(event);

@@ -48,18 +48,28 @@ function line(message, pending) {
     shown.set(message.id, li);
     log.scrollTop = log.scrollHeight;
   }
-  li.className = `chat-line ${message.customer ? "customer" : "agent"}${pending ? " pending" : ""}`;
+  // Touch the DOM only on a change: every mutation is recorded, and a recorded batch changes
+  // this line's state, which must not record another batch in turn.
+  setText(li, "className", `chat-line ${message.customer ? "customer" : "agent"}${pending ? " pending" : ""}`);
   const time = message.epoch
     ? new Date(message.epoch).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })
     : "";
-  li.querySelector(".chat-meta").textContent = message.customer
-    ? `${time}${pending ? " · sending…" : " · delivered"}`
-    : `${message.author}${time ? ` · ${time}` : ""}`;
+  setText(
+    li.querySelector(".chat-meta"),
+    "textContent",
+    message.customer
+      ? `${time}${pending ? " · sending…" : " · delivered"}`
+      : `${message.author}${time ? ` · ${time}` : ""}`,
+  );
+}
+
+function setText(element, property, value) {
+  if (element[property] !== value) element[property] = value;
 }
 
 function render() {
-  statusLine.textContent = STATUS_TEXT[client.status] || client.status;
-  chat.dataset.status = client.status;
+  setText(statusLine, "textContent", STATUS_TEXT[client.status] || client.status);
+  if (chat.dataset.status !== client.status) chat.dataset.status = client.status;
   const waiting = client.pendingMessages();
   for (const message of sent.values()) line(message, waiting.has(message.id));
 }
