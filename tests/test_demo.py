@@ -1,0 +1,166 @@
+"""The demo shop and agent console: served only when enabled, a working key, both chat sides."""
+
+import json
+
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+
+from conversations import ingest
+from conversations.demo import DEMO_KEY_NAME, demo_key_ensure
+from conversations.keys import ingest_key_authenticate, ingest_key_create, ingest_key_revoke
+from conversations.models import IngestKey, Message, Participant
+from tests import factories as f
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def demo_on(settings):
+    settings.REPLAY_DEMO = True
+    settings.DEBUG = False
+    return settings
+
+
+def client_config(response) -> dict:
+    html = response.content.decode()
+    start = html.index('<script id="demo-client-config" type="application/json">')
+    body = html[start:].split(">", 1)[1].split("</script>", 1)[0]
+    return json.loads(body)
+
+
+def shopper_conversation(client) -> str:
+    """Open the shop as a shopper would and start the conversation the page offers."""
+    uuid = client_config(client.get("/demo/"))["conversationUuid"]
+    ingest.frame_apply(f.dumps(f.new_conversation(uuid)))
+    ingest.frame_apply(f.dumps(f.message(uuid, "Hello, is the kettle in stock?")))
+    return uuid
+
+
+def test_the_demo_is_not_served_unless_enabled(client, staff_client, settings):
+    settings.REPLAY_DEMO = False
+    settings.DEBUG = False
+    for path in ("/demo/", "/demo/checkout/", "/demo/agent/"):
+        assert client.get(path).status_code == 404
+        assert staff_client.get(path).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "path", ["/demo/", "/demo/products/copper-kettle/", "/demo/cart/", "/demo/checkout/"]
+)
+def test_every_shop_page_embeds_the_client_with_a_key_the_ingest_socket_accepts(
+    client, demo_on, path
+):
+    response = client.get(path)
+    assert response.status_code == 200
+    assert b"dist/client.js" in response.content
+    config = client_config(response)
+    assert ingest_key_authenticate(config["key"]).name == DEMO_KEY_NAME
+
+
+def test_the_demo_key_is_stable_and_an_old_random_one_is_replaced(demo_on):
+    ingest_key_create(name=DEMO_KEY_NAME)  # as an earlier first run made it
+    _, raw_key, changed = demo_key_ensure()
+    assert changed
+    assert demo_key_ensure() == (IngestKey.objects.get(name=DEMO_KEY_NAME), raw_key, False)
+    assert ingest_key_authenticate(raw_key) is not None
+
+
+def test_a_revoked_demo_key_stays_revoked(demo_on):
+    key, raw_key, _ = demo_key_ensure()
+    ingest_key_revoke(key=key)
+    demo_key_ensure()
+    assert ingest_key_authenticate(raw_key) is None
+
+
+def test_adding_to_the_cart_and_checking_out_never_echoes_the_card(client, demo_on):
+    client.post("/demo/cart/add/", {"product": "oak-board", "quantity": "2"})
+    cart = client.get("/demo/cart/")
+    assert b"Oak serving board" in cart.content and "€112.00" in cart.content.decode()
+    response = client.post(
+        "/demo/checkout/",
+        {"name": "Ada", "email": "ada@example.com", "card": "4000 0566 5566 5556", "cvc": "123"},
+    )
+    assert response.status_code == 302
+    thanks = client.get(response["Location"]).content.decode()
+    assert "Thank you, Ada" in thanks and "€118.00" in thanks
+    assert "5566" not in thanks and "4000" not in thanks
+    assert "Oak serving board" not in client.get("/demo/cart/").content.decode()
+
+
+def test_an_agent_answer_is_stored_as_a_message_and_reaches_the_shopper(
+    client, staff_client, staff_user, demo_on
+):
+    uuid = shopper_conversation(client)
+    page = staff_client.get(f"/demo/agent/{uuid}/")
+    assert page.status_code == 200 and b"Hello, is the kettle in stock?" in page.content
+
+    for answer in ("Yes, twelve left.", "Anything else?"):
+        response = staff_client.post(f"/demo/agent/{uuid}/reply/", {"body": answer})
+        assert response.status_code == 201
+
+    stored = Message.objects.filter(conversation__uuid=uuid, author_arn="arn:agent:agent")
+    assert sorted(stored.values_list("body", flat=True)) == ["Anything else?", "Yes, twelve left."]
+    assert Participant.objects.filter(conversation__uuid=uuid, arn="arn:agent:agent").count() == 1
+    messages = client.get(f"/demo/chat/{uuid}/messages.json").json()["messages"]
+    assert [(m["body"], m["customer"]) for m in messages] == [
+        ("Hello, is the kettle in stock?", True),
+        ("Yes, twelve left.", False),
+        ("Anything else?", False),
+    ]
+
+
+def test_a_shopper_cannot_read_another_browsers_chat(client, demo_on):
+    from django.test import Client
+
+    uuid = shopper_conversation(client)
+    stranger = Client()
+    stranger.get("/demo/")
+    assert stranger.get(f"/demo/chat/{uuid}/messages.json").status_code == 403
+
+
+def test_the_agent_console_is_for_staff_only(client, django_user_model, demo_on):
+    uuid = shopper_conversation(client)
+    for path in ("/demo/agent/", f"/demo/agent/{uuid}/"):
+        assert "/accounts/login/" in client.get(path)["Location"]
+    assert client.post(f"/demo/agent/{uuid}/reply/", {"body": "hi"}).status_code == 302
+    django_user_model.objects.create_user(username="shopper", password="pw")
+    client.login(username="shopper", password="pw")
+    assert client.get(f"/demo/agent/{uuid}/").status_code == 403
+    assert client.post(f"/demo/agent/{uuid}/reply/", {"body": "hi"}).status_code == 403
+    assert not Message.objects.filter(body="hi").exists()
+
+
+def test_an_empty_answer_is_refused(client, staff_client, demo_on):
+    uuid = shopper_conversation(client)
+    response = staff_client.post(f"/demo/agent/{uuid}/reply/", {"body": "   "})
+    assert response.status_code == 400
+    assert Message.objects.filter(conversation__uuid=uuid).count() == 1
+
+
+def test_the_agent_console_lists_open_chats_first(client, staff_client, demo_on):
+    uuid = shopper_conversation(client)
+    page = staff_client.get(reverse("conversations:demo-agent-index")).content.decode()
+    assert f"/demo/agent/{uuid}/" in page and f"/conversations/{uuid}/" in page
+
+
+def test_first_run_says_where_to_go_and_how_to_sign_in(monkeypatch, demo_on):
+    from io import StringIO
+
+    monkeypatch.delenv("DJANGO_SUPERUSER_PASSWORD", raising=False)
+    out = StringIO()
+    call_command("first_run", stdout=out)
+    text = out.getvalue()
+    assert "Created the staff account 'admin'" in text
+    password = text.split("Sign in as 'admin', password ")[1].split()[0]
+    assert "/demo/" in text and "/demo/agent/" in text and "http://127.0.0.1:8000/ " in text
+    from django.contrib.auth import authenticate
+
+    assert authenticate(username="admin", password=password) is not None
+    assert f"The ingest key '{DEMO_KEY_NAME}'" in text
+
+    again = StringIO()
+    call_command("first_run", stdout=again)
+    assert password not in again.getvalue()
+    assert "Created" not in again.getvalue()
+    assert "/demo/" in again.getvalue()
