@@ -26,6 +26,12 @@ DEFAULTS: dict[str, Any] = {
     # ~0.01 ms a batch and level 6 ~0.4 ms (measured in bench/compression_study.py); finished
     # page loads are recompressed as a whole later, which is where the storage ratio comes from.
     "REPLAY_ZSTD_LEVEL": 3,
+    # Packing finished page loads (conversations/packing.py): zstd level, and how long a
+    # page load must be quiet to count as finished when no later one has begun.
+    "REPLAY_PACK_LEVEL": 15,
+    "REPLAY_PACK_IDLE": 15 * 60,
+    # Each ingest process packs what is finished this often (seconds); 0 turns that off.
+    "REPLAY_PACK_INTERVAL": 60,
     # Conversations with no activity for this many days are purged by purge_conversations;
     # None or 0 keeps them forever. Conversations under legal hold are always kept.
     "REPLAY_RETENTION_DAYS": None,

@@ -233,7 +233,7 @@ def archive_chunks(conversation: Conversation | str) -> Iterator[bytes]:
     batches = (
         RRWebBatch.objects.filter(conversation=conversation)
         .order_by("event_index")
-        .only("id", "sha256", "data", "base_id", "full_snapshots", *BATCH_FIELDS)
+        .only(*selectors.BATCH_READ_FIELDS, *BATCH_FIELDS)
     )
     for number, batch in enumerate(batches.iterator(chunk_size=16)):
         events = canonical_events(selectors.batch_events_json(batch))

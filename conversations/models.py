@@ -244,14 +244,43 @@ class QueueStatus(models.Model):
         return f"{self.queue_name or 'queue'} at {self.received_at:%Y-%m-%d %H:%M:%S}"
 
 
+class RecordingPack(models.Model):
+    """The events of a finished page load's batches, recompressed together as one zstd frame.
+
+    Batches arrive a few KB at a time and are stored as they come; once their page load is
+    over, compressing them together (at a higher level) takes about half the space.
+    """
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="recording_packs"
+    )
+    segment = models.IntegerField()
+    first_event_index = models.BigIntegerField()
+    last_event_index = models.BigIntegerField()
+    batch_count = models.IntegerField()
+    raw_size = models.BigIntegerField(help_text="Bytes of the batches' events JSON.")
+    stored_size = models.IntegerField()
+    data = models.BinaryField(help_text="The batches' events JSON, packed and zstd-compressed.")
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        ordering = ["conversation", "first_event_index"]
+
+    def __str__(self) -> str:
+        return f"{self.conversation_id} segment {self.segment} ({self.batch_count} batches)"
+
+
 class RRWebBatch(models.Model):
     """One batch of rrweb events, stored zstd-compressed; (conversation, event_index) is unique."""
 
     KIND_INIT = "init"
     KIND_EVENTS = "events"
 
+    # The unique (conversation, event_index) index serves lookups by conversation; the other
+    # foreign keys are followed rarely (deletes), so they carry no index of their own: each
+    # index costs tens of bytes on every one of many small rows.
     conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="rrweb_batches"
+        Conversation, on_delete=models.CASCADE, related_name="rrweb_batches", db_index=False
     )
     event_index = models.BigIntegerField()
     kind = models.CharField(max_length=8, choices=[("init", "init"), ("events", "events")])
@@ -264,17 +293,32 @@ class RRWebBatch(models.Model):
     raw_size = models.IntegerField(help_text="Bytes of the batch text as sent, parts joined.")
     sha256 = models.CharField(max_length=64, help_text="SHA-256 of the batch text as sent.")
     stored_size = models.IntegerField()
-    data = models.BinaryField(help_text="The events as a JSON array, zstd-compressed.")
+    data = models.BinaryField(
+        help_text="The events as a JSON array, zstd-compressed; empty once packed."
+    )
     base = models.ForeignKey(
         "self",
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
+        db_index=False,
         help_text="The batch whose events are the compression dictionary of this one.",
     )
+    pack = models.ForeignKey(
+        RecordingPack,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="batches",
+        db_index=False,
+        help_text="Where the events are once the page load is packed.",
+    )
+    pack_position = models.IntegerField(null=True, blank=True)
     received_at = models.DateTimeField(default=now)
-    source = models.ForeignKey(IngestKey, null=True, blank=True, on_delete=models.SET_NULL)
+    source = models.ForeignKey(
+        IngestKey, null=True, blank=True, on_delete=models.SET_NULL, db_index=False
+    )
 
     class Meta:
         ordering = ["conversation", "event_index"]

@@ -15,16 +15,50 @@ from conversations.models import (
     Message,
     MessageEdit,
     Participant,
+    RecordingPack,
     RRWebBatch,
     TimelineEvent,
 )
 
 _EVENTS_CACHE: dict[tuple[int, str], bytes] = {}
 _EVENTS_CACHE_LIMIT = 256
+_PACK_CACHE: dict[int, list[bytes]] = {}
+_PACK_CACHE_LIMIT = 8
+
+# What reading a batch's events needs, for .only() on batch queries.
+BATCH_READ_FIELDS = (
+    "id",
+    "sha256",
+    "data",
+    "base_id",
+    "full_snapshots",
+    "pack_id",
+    "pack_position",
+)
+
+
+def _remember(cache: dict, limit: int, key: object, value: object) -> None:
+    if len(cache) >= limit:
+        cache.pop(next(iter(cache)))
+    cache[key] = value
+
+
+def pack_events_json(pack_id: int) -> list[bytes]:
+    """The events JSON of every batch in a pack, in order."""
+    # Packs are only written by the packing job, in their own transactions, so an id here
+    # always names committed content.
+    found = _PACK_CACHE.get(pack_id)
+    if found is None:
+        data = RecordingPack.objects.values_list("data", flat=True).get(pk=pack_id)
+        found = rrweb.decompress_segment(bytes(data))
+        _remember(_PACK_CACHE, _PACK_CACHE_LIMIT, pack_id, found)
+    return found
 
 
 def batch_events_json(batch: RRWebBatch) -> bytes:
-    """Return a stored batch's events as JSON array text, decompressing through its base."""
+    """Return a stored batch's events as JSON array text, from its pack or its own data."""
+    if batch.pack_id is not None:
+        return pack_events_json(batch.pack_id)[batch.pack_position]
     # Keyed by content too: a rolled-back transaction can hand the same id to another batch.
     cache_key = (batch.pk, batch.sha256)
     cached = _EVENTS_CACHE.get(cache_key)
@@ -32,16 +66,13 @@ def batch_events_json(batch: RRWebBatch) -> bytes:
         return cached
     base_json = None
     if batch.base_id is not None:
-        base = RRWebBatch.objects.only("id", "sha256", "data", "base_id", "full_snapshots").get(
-            pk=batch.base_id
+        base_json = batch_events_json(
+            RRWebBatch.objects.only(*BATCH_READ_FIELDS).get(pk=batch.base_id)
         )
-        base_json = batch_events_json(base)
     events_json = rrweb.decompress(bytes(batch.data), base=base_json)
     if batch.full_snapshots:
         # Bases are read again for every batch that follows them: keep the recent ones.
-        if len(_EVENTS_CACHE) >= _EVENTS_CACHE_LIMIT:
-            _EVENTS_CACHE.pop(next(iter(_EVENTS_CACHE)))
-        _EVENTS_CACHE[cache_key] = events_json
+        _remember(_EVENTS_CACHE, _EVENTS_CACHE_LIMIT, cache_key, events_json)
     return events_json
 
 
@@ -50,10 +81,7 @@ def events_json_by_id(batch_id: int, sha256: str) -> bytes:
     cached = _EVENTS_CACHE.get((batch_id, sha256))
     if cached is not None:
         return cached
-    batch = RRWebBatch.objects.only("id", "sha256", "data", "base_id", "full_snapshots").get(
-        pk=batch_id
-    )
-    return batch_events_json(batch)
+    return batch_events_json(RRWebBatch.objects.only(*BATCH_READ_FIELDS).get(pk=batch_id))
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -256,7 +284,7 @@ def recording_events_chunks(conversation: Conversation) -> Iterator[bytes]:
     batches = (
         RRWebBatch.objects.filter(conversation=conversation)
         .order_by("event_index")
-        .only("id", "sha256", "data", "base_id", "full_snapshots")
+        .only(*BATCH_READ_FIELDS)
     )
     yield b"["
     first = True
@@ -474,7 +502,7 @@ def recording_events_json(
             conversation=conversation, event_index__gte=first_index, event_index__lte=last_index
         )
         .order_by("event_index")
-        .only("id", "event_index", "event_count", "sha256", "data", "base_id", "full_snapshots")
+        .only("event_index", "event_count", *BATCH_READ_FIELDS)
     )
     pieces: list[bytes] = []
     count = 0
@@ -542,3 +570,4 @@ def live_rows(
 def events_cache_clear() -> None:
     """Forget cached base batches: a long export must not keep every conversation's bases."""
     _EVENTS_CACHE.clear()
+    _PACK_CACHE.clear()

@@ -1,0 +1,138 @@
+"""Storage: database growth per byte of raw rrweb JSON, against gzip per frame and xz per session.
+
+Streams realistic recordings (bench/rrweb_fixtures.py, split into 32 KiB parts as clients
+send them) through the real ingest services into a fresh database, then measures how much
+the database grew (tables and indexes, after checkpoint) against two baselines computed on
+the same data: gzip -6 of each frame's rrweb data on its own, and xz of each whole session.
+
+    .venv/bin/python bench/storage.py [--sessions 3] [--minutes 10]
+
+DATABASE_URL=postgres://... measures on PostgreSQL (a temporary database is created).
+"""
+
+import argparse
+import gzip
+import lzma
+import os
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def _setup_database() -> tuple[str, object]:
+    """Point Django at a fresh database; return its description and a cleanup function."""
+    url = os.environ.get("DATABASE_URL", "")
+    if url.startswith("postgres"):
+        import psycopg
+
+        name = f"bench_storage_{uuid.uuid4().hex[:8]}"
+        base, _, _ = url.rpartition("/")
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        os.environ["DATABASE_URL"] = f"{base}/{name}"
+
+        def drop() -> None:
+            from django.db import connections
+
+            connections.close_all()
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+        return f"PostgreSQL ({name})", drop
+    tmp = tempfile.mkdtemp(prefix="bench-storage-")
+    os.environ["DATABASE_URL"] = f"sqlite:///{tmp}/storage.sqlite3"
+    return "SQLite", lambda: None
+
+
+def database_bytes() -> int:
+    """Bytes the database holds in pages in use (SQLite) or in its relations (PostgreSQL)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            cursor.execute("PRAGMA page_size")
+            page = cursor.fetchone()[0]
+            cursor.execute("PRAGMA page_count")
+            pages = cursor.fetchone()[0]
+            cursor.execute("PRAGMA freelist_count")
+            free = cursor.fetchone()[0]
+            return (pages - free) * page
+        cursor.execute("CHECKPOINT")
+        cursor.execute(
+            "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'public' AND c.relkind = 'r'"
+        )
+        return int(cursor.fetchone()[0])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=3)
+    parser.add_argument("--minutes", type=float, default=10.0)
+    args = parser.parse_args()
+    print("command: .venv/bin/python bench/storage.py " + " ".join(sys.argv[1:]))
+    label, cleanup = _setup_database()
+    os.environ["DJANGO_SETTINGS_MODULE"] = "replay.settings"
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from bench.rrweb_fixtures import batch_text, make_session, rrweb_frames
+    from conversations import ingest
+    from conversations.packing import recordings_pack
+    from conversations.protocol import dumps
+
+    try:
+        call_command("migrate", verbosity=0)
+        before = database_bytes()
+        raw = per_frame_gzip = whole_xz = batches = 0
+        for seed in range(args.sessions):
+            session = make_session(minutes=args.minutes, seed=seed)
+            texts = [batch_text(batch) for batch in session]
+            raw += sum(len(t.encode()) for t in texts)
+            whole_xz += len(lzma.compress("".join(texts).encode(), preset=6))
+            batches += len(session)
+            frames = rrweb_frames(str(uuid.uuid4()), session)
+            per_frame_gzip += sum(
+                len(gzip.compress(frame["event_rrweb"]["data"].encode(), 6)) for frame in frames
+            )
+            items = [ingest.item_from_text(dumps(frame)) for frame in frames]
+            for start in range(0, len(items), 20):
+                ingest.items_store(items[start : start + 20], source=None)
+        as_received = database_bytes() - before
+        packed = recordings_pack(finished_only=False)
+        if django.db.connection.vendor == "sqlite":
+            with django.db.connection.cursor() as cursor:
+                cursor.execute("VACUUM")
+        after_packing = database_bytes() - before
+        print(
+            f"database: {label}; {args.sessions} sessions of {args.minutes:g} min, {batches} batches"
+        )
+        print(f"raw rrweb JSON          {raw:>10,} B")
+        print(
+            f"gzip -6 per frame       {per_frame_gzip:>10,} B  ({per_frame_gzip / raw:.3f} of raw)"
+        )
+        print(
+            f"xz per whole session    {whole_xz:>10,} B  ({whole_xz / per_frame_gzip:.3f} of per-frame gzip)"
+        )
+        print(
+            f"database, as received   {as_received:>10,} B  ({as_received / raw:.3f} of raw, "
+            f"{as_received / per_frame_gzip:.3f} of per-frame gzip)"
+        )
+        print(
+            f"database, {packed} segments packed {after_packing:>8,} B  ({after_packing / raw:.3f} of raw, "
+            f"{after_packing / per_frame_gzip:.3f} of per-frame gzip; target <= 0.5)"
+        )
+    finally:
+        cleanup()
+
+
+if __name__ == "__main__":
+    main()
