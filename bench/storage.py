@@ -127,7 +127,7 @@ def main() -> None:
             f"{as_received / per_frame_gzip:.3f} of per-frame gzip)"
         )
         print(
-            f"database, {packed} segments packed {after_packing:>8,} B  ({after_packing / raw:.3f} of raw, "
+            f"database, {packed} packed    {after_packing:>10,} B  ({after_packing / raw:.3f} of raw, "
             f"{after_packing / per_frame_gzip:.3f} of per-frame gzip; target <= 0.5)"
         )
     finally:
