@@ -111,25 +111,18 @@ def main() -> None:
         if django.db.connection.vendor == "sqlite":
             with django.db.connection.cursor() as cursor:
                 cursor.execute("VACUUM")
-        after_packing = database_bytes() - before
-        print(
-            f"database: {label}; {args.sessions} sessions of {args.minutes:g} min, {batches} batches"
-        )
-        print(f"raw rrweb JSON          {raw:>10,} B")
-        print(
-            f"gzip -6 per frame       {per_frame_gzip:>10,} B  ({per_frame_gzip / raw:.3f} of raw)"
-        )
-        print(
-            f"xz per whole session    {whole_xz:>10,} B  ({whole_xz / per_frame_gzip:.3f} of per-frame gzip)"
-        )
-        print(
-            f"database, as received   {as_received:>10,} B  ({as_received / raw:.3f} of raw, "
-            f"{as_received / per_frame_gzip:.3f} of per-frame gzip)"
-        )
-        print(
-            f"database, {packed} packed    {after_packing:>10,} B  ({after_packing / raw:.3f} of raw, "
-            f"{after_packing / per_frame_gzip:.3f} of per-frame gzip; target <= 0.5)"
-        )
+        packed_size = database_bytes() - before
+        gz = per_frame_gzip
+        print(f"database: {label}; {args.sessions} x {args.minutes:g} min, {batches} batches")
+        print(f"{'raw rrweb JSON':<26}{raw:>11,} B")
+        print(f"{'gzip -6 per frame':<26}{gz:>11,} B  {gz / raw:.3f} of raw")
+        print(f"{'xz per whole session':<26}{whole_xz:>11,} B  {whole_xz / gz:.3f} of gzip/frame")
+        for name, size in (
+            ("database, as received", as_received),
+            ("database, packed", packed_size),
+        ):
+            print(f"{name:<26}{size:>11,} B  {size / gz:.3f} of gzip/frame (target <= 0.5)")
+        print(f"page loads packed: {packed}")
     finally:
         cleanup()
 
