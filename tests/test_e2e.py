@@ -123,6 +123,8 @@ def test_a_shopper_visit_survives_a_cut_connection_and_a_server_restart_and_repl
     wait_online(page)
     uuid = page.evaluate(f"() => {CLIENT}.conversationUuid")
     say(page, SHOPPER_LINES[0])
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "e2e-shop-home.png"))
 
     page.click(".product-card >> text=Copper kettle")
     page.wait_for_url("**/demo/products/copper-kettle/")
@@ -157,7 +159,6 @@ def test_a_shopper_visit_survives_a_cut_connection_and_a_server_restart_and_repl
     agent.locator("#agent-log li.staff", has_text=ANSWER).wait_for()
     page.click("#chat-launcher")
     page.locator("#chat-log .chat-line.agent", has_text=ANSWER).wait_for()
-    ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "e2e-shop-checkout.png"))
     agent.screenshot(path=str(ARTIFACTS / "e2e-agent-console.png"))
     page.click("#chat-close")
@@ -176,6 +177,8 @@ def test_a_shopper_visit_survives_a_cut_connection_and_a_server_restart_and_repl
     wait_delivered(page)
     next_index = page.evaluate(f"() => {CLIENT}.state.nextEventIndex")
 
+    page.context.close()  # the shopper has left
+    agent.context.close()
     data = in_thread(stored, uuid)
     # Every batch exactly once and in order: the numbers the browser gave, with no gap.
     assert data["indexes"] == list(range(next_index))

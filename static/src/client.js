@@ -382,7 +382,9 @@ class Client {
       { type: "message", conversation_uuid: this.state.conversationUuid, message },
       { message: message.conversation_message_uuid },
     );
-    this.lastTyping.value = "";
+    // What was being typed is now the message: no typing event for it may follow.
+    clearTimeout(this.lastTyping.timer);
+    Object.assign(this.lastTyping, { value: "", pending: "", timer: null });
     this.pingSoon();
     return message;
   }
@@ -392,7 +394,8 @@ class Client {
     const typing = this.lastTyping;
     typing.pending = value;
     if (typing.timer) return;
-    const wait = Math.max(0, typing.at + this.options.typingMs - Date.now());
+    // A moment's wait first, so the agent sees words rather than a first letter.
+    const wait = Math.max(500, typing.at + this.options.typingMs - Date.now());
     typing.timer = setTimeout(() => {
       typing.timer = null;
       if (!typing.pending || typing.pending === typing.value) return;
