@@ -27,7 +27,6 @@ from conversations.models import (
     Message,
     MessageEdit,
     Participant,
-    RRWebBatch,
     TimelineEvent,
 )
 
@@ -230,14 +229,11 @@ def archive_chunks(conversation: Conversation | str) -> Iterator[bytes]:
     conversation = conversation_full(conversation)
     head = json_bytes(archive_head(conversation))
     yield head[:-1] + b',"batches":['
-    batches = (
-        RRWebBatch.objects.filter(conversation=conversation)
-        .order_by("event_index")
-        .only(*selectors.BATCH_READ_FIELDS, *BATCH_FIELDS)
-    )
-    for number, batch in enumerate(batches.iterator(chunk_size=16)):
+    batches = selectors.recording_batch_list(conversation.pk)
+    for number, batch in enumerate(selectors.with_data(batches)):
         events = canonical_events(selectors.batch_events_json(batch))
         meta = row(batch, BATCH_FIELDS)
+        meta["sha256"] = selectors.batch_sha256(batch)
         meta["events_sha256"] = hashlib.sha256(events).hexdigest()
         yield (b"," if number else b"") + json_bytes(meta)[:-1] + b',"events":' + events + b"}"
     yield b"]}"

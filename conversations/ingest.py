@@ -30,6 +30,7 @@ from conversations.models import (
     Participant,
     PendingPart,
     QueueStatus,
+    RecordingPack,
     RejectedFrame,
     RRWebBatch,
     TimelineEvent,
@@ -53,7 +54,12 @@ from conversations.protocol import (
     build_queue_position,
     parse_frame,
 )
-from conversations.selectors import events_cache_clear, events_json_by_id
+from conversations.selectors import (
+    batch_sha256,
+    events_cache_clear,
+    events_json_by_id,
+    pack_batches,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -686,19 +692,23 @@ def batch_store(
         .first()
     )
     if nearest is not None and nearest["event_index"] == event_index:
-        if nearest["sha256"] == digest:
+        _check_same(conversation, event_index, nearest["sha256"], digest)
+        return DUPLICATE
+    pack = _pack_at_or_below(conversation.pk, event_index)
+    if pack is not None:
+        packed = _packed_sha256(pack, event_index)
+        if packed is not None:
+            _check_same(conversation, event_index, packed, digest)
             return DUPLICATE
-        raise _conflict(
-            f"event_index {event_index} of conversation {conversation.uuid} is already stored "
-            f"with different content (sha256 {nearest['sha256'][:12]}…, "
-            f"this frame {digest[:12]}…)"
-        )
+        if nearest is None or nearest["event_index"] < pack.last_event_index:
+            # The nearest earlier batch is packed: continue its segment, compress alone.
+            nearest = {"segment": pack.segment, "full_snapshots": 0, "base_id": None}
     try:
         decoded = rrweb.decode_batch(text, kind=kind)
     except rrweb.RRWebError as exc:
         raise Rejection(RejectedFrame.Kind.INVALID, str(exc)) from exc
     base_id, base_json = None, None
-    if nearest is not None and not decoded.full_snapshots:
+    if nearest is not None and not decoded.full_snapshots and "id" in nearest:
         if nearest["full_snapshots"]:
             base_id, base_sha = nearest["id"], nearest["sha256"]
         else:
@@ -726,15 +736,64 @@ def batch_store(
         source=ctx.source,
     )
     if kind == RRWebBatch.KIND_INIT:
-        # An init that arrives after later batches starts their segment: renumber them.
+        # An init that arrives after later batches starts their segment: renumber them. (A
+        # pack spanning the init keeps its number: packs are of finished page loads, so an
+        # init arriving inside one would be one that came very late; its batches stay whole.)
         RRWebBatch.objects.filter(conversation=conversation, event_index__gt=event_index).update(
             segment=F("segment") + 1
         )
+        RecordingPack.objects.filter(
+            conversation=conversation, first_event_index__gt=event_index
+        ).update(segment=F("segment") + 1)
     _bump(ctx, conversation, "rrweb_batch_total")
     _bump(ctx, conversation, "rrweb_event_total", decoded.count)
     _extend(ctx, conversation, decoded.first_ts, decoded.last_ts)
     ctx.notifications.append((conversation.uuid, {"kind": "rrweb", "id": batch.pk}))
     return STORED
+
+
+def _check_same(conversation: Conversation, event_index: int, stored: str, digest: str) -> None:
+    """Raise a conflict unless the stored batch at event_index has this content."""
+    if stored != digest:
+        raise _conflict(
+            f"event_index {event_index} of conversation {conversation.uuid} is already stored "
+            f"with different content (sha256 {stored[:12]}…, this frame {digest[:12]}…)"
+        )
+
+
+def _pack_at_or_below(conversation_id: int, event_index: int) -> RecordingPack | None:
+    """The pack holding or last before event_index, if any (without its data)."""
+    return (
+        RecordingPack.objects.filter(
+            conversation_id=conversation_id, first_event_index__lte=event_index
+        )
+        .order_by("-first_event_index")
+        .defer("data")
+        .first()
+    )
+
+
+def _packed_sha256(pack: RecordingPack, event_index: int) -> str | None:
+    """The sha256 of the batch at event_index in `pack`, or None if the pack lacks it."""
+    if not pack.first_event_index <= event_index <= pack.last_event_index:
+        return None
+    for batch in pack_batches(pack):
+        if batch.event_index == event_index:
+            return batch_sha256(batch)
+    return None
+
+
+def stored_sha256(conversation: Conversation, event_index: int) -> str | None:
+    """The sha256 of the stored batch at event_index, in a row or a pack, or None."""
+    row = (
+        RRWebBatch.objects.filter(conversation_id=conversation.pk, event_index=event_index)
+        .values_list("sha256", flat=True)
+        .first()
+    )
+    if row is not None:
+        return row
+    pack = _pack_at_or_below(conversation.pk, event_index)
+    return _packed_sha256(pack, event_index) if pack is not None else None
 
 
 # The bulk path for rrweb batches ------------------------------------------------------------
@@ -906,6 +965,15 @@ def _rrweb_bulk_apply(items: list[Item], ctx: Context) -> dict[int, Outcome]:
         with connection.cursor() as cursor:
             cursor.execute(_LAST_BATCH_SQL.format(batch=_table(RRWebBatch)), [conversation.pk])
             last = cursor.fetchone()
+        pack = (
+            RecordingPack.objects.filter(conversation_id=conversation.pk)
+            .order_by("-last_event_index")
+            .values_list("last_event_index", "segment")
+            .first()
+        )
+        if pack is not None and (last is None or pack[0] > last[1]):
+            # The recording's end is packed: continue its segment, with no base in a row.
+            last = (None, pack[0], "", pack[1], 0, None, None)
         floor = last[1] if last else -1
         appended = sorted(
             (c for c in candidates if c.event_index > floor), key=lambda c: c.event_index
@@ -915,7 +983,7 @@ def _rrweb_bulk_apply(items: list[Item], ctx: Context) -> dict[int, Outcome]:
         segment = last[3] if last else 0
         # The compression base: (id or None while it is a row of this group, sha256, events).
         base: tuple[int | None, str, bytes | None] | None = None
-        if last is not None:
+        if last is not None and last[0] is not None:
             if last[4]:
                 base = (last[0], last[2], None)
             elif last[5] is not None:
@@ -996,11 +1064,7 @@ def _pending_clear(conversation: _ConversationRef, indexes: list[int]) -> None:
     )
     if not leftovers:
         return
-    stored = dict(
-        RRWebBatch.objects.filter(
-            conversation_id=conversation.pk, event_index__in=indexes
-        ).values_list("event_index", "sha256")
-    )
+    stored = {index: stored_sha256(conversation, index) for index in indexes}
     same = [p for p in leftovers if stored.get(p.event_index) == p.total_sha256]
     PendingPart.objects.filter(pk__in=[p.pk for p in same]).delete()
     different = [p for p in leftovers if stored.get(p.event_index) != p.total_sha256]
@@ -1027,11 +1091,7 @@ def _part_store(
 ) -> str:
     index = event.event_index
     total_sha = event.data_total_sha256 or ""
-    stored = (
-        RRWebBatch.objects.filter(conversation=conversation, event_index=index)
-        .values_list("sha256", flat=True)
-        .first()
-    )
+    stored = stored_sha256(conversation, index)
     if stored is not None:
         if stored == total_sha:
             return DUPLICATE

@@ -248,7 +248,9 @@ class RecordingPack(models.Model):
     """The events of a finished page load's batches, recompressed together as one zstd frame.
 
     Batches arrive a few KB at a time and are stored as they come; once their page load is
-    over, compressing them together (at a higher level) takes about half the space.
+    over, compressing them together (at a higher level) takes about half the space. Their
+    rows go too: a row and its index entry weigh as much as a small batch compressed.
+    (conversation, first..last event_index) ranges of packs never overlap.
     """
 
     conversation = models.ForeignKey(
@@ -261,6 +263,19 @@ class RecordingPack(models.Model):
     raw_size = models.BigIntegerField(help_text="Bytes of the batches' events JSON.")
     stored_size = models.IntegerField()
     data = models.BinaryField(help_text="The batches' events JSON, packed and zstd-compressed.")
+    index = models.BinaryField(
+        help_text="The batches' own fields (as RRWebBatch has them), JSON, zstd-compressed."
+    )
+    base = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        help_text="A pack of the same conversation whose first batch is this one's dictionary: "
+        "pages of one shop share most of their markup and styles.",
+    )
     created_at = models.DateTimeField(default=now)
 
     class Meta:
@@ -293,9 +308,7 @@ class RRWebBatch(models.Model):
     raw_size = models.IntegerField(help_text="Bytes of the batch text as sent, parts joined.")
     sha256 = models.CharField(max_length=64, help_text="SHA-256 of the batch text as sent.")
     stored_size = models.IntegerField()
-    data = models.BinaryField(
-        help_text="The events as a JSON array, zstd-compressed; empty once packed."
-    )
+    data = models.BinaryField(help_text="The events as a JSON array, zstd-compressed.")
     base = models.ForeignKey(
         "self",
         null=True,
@@ -305,16 +318,6 @@ class RRWebBatch(models.Model):
         db_index=False,
         help_text="The batch whose events are the compression dictionary of this one.",
     )
-    pack = models.ForeignKey(
-        RecordingPack,
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="batches",
-        db_index=False,
-        help_text="Where the events are once the page load is packed.",
-    )
-    pack_position = models.IntegerField(null=True, blank=True)
     received_at = models.DateTimeField(default=now)
     source = models.ForeignKey(
         IngestKey, null=True, blank=True, on_delete=models.SET_NULL, db_index=False

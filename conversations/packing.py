@@ -3,11 +3,14 @@
 Batches are stored as they arrive, compressed one by one at a fast level so ingest keeps up.
 Once a page load (segment) is over — a later page load began, the conversation closed, or it
 has been quiet for REPLAY_PACK_IDLE seconds — its batches are compressed together as one
-zstd frame (rrweb.compress_segment) into a RecordingPack, and their own data is emptied.
+zstd frame (rrweb.compress_segment) into a RecordingPack, with their fields in its index,
+and their rows go.
 The slow compression runs outside any write transaction; the write is short and checks that
 the batches are still as they were read.
 """
 
+import hashlib
+import json
 import logging
 from datetime import timedelta
 
@@ -17,53 +20,94 @@ from django.utils import timezone
 
 from conversations import conf, rrweb
 from conversations.models import Conversation, RecordingPack, RRWebBatch
-from conversations.selectors import BATCH_READ_FIELDS, batch_events_json
+from conversations.selectors import batch_events_json, pack_events_json
 
 logger = logging.getLogger(__name__)
 
 
+def _index_entry(batch: RRWebBatch, events_json: bytes) -> list:
+    # The sha256 as sent equals that of the stored events text whenever the client sent a
+    # JSON array (as rrweb clients do): then the pack leaves it out, 32 bytes a batch saved.
+    sha = batch.sha256 if batch.sha256 != hashlib.sha256(events_json).hexdigest() else None
+    received = round(batch.received_at.timestamp() * 1e6)
+    return [
+        batch.event_index,
+        batch.kind,
+        batch.first_ts,
+        batch.last_ts,
+        batch.event_count,
+        batch.full_snapshots,
+        batch.href,
+        batch.raw_size,
+        sha,
+        received,
+        batch.source_id,
+    ]
+
+
 def segment_pack(*, conversation_id: int, segment: int) -> RecordingPack | None:
-    """Pack the unpacked batches of one segment; None if fewer than two are left to pack."""
+    """Pack the row-stored batches of one segment; None if fewer than two are left to pack."""
     batches = list(
-        RRWebBatch.objects.filter(
-            conversation_id=conversation_id, segment=segment, pack__isnull=True
+        RRWebBatch.objects.filter(conversation_id=conversation_id, segment=segment).order_by(
+            "event_index"
         )
-        .order_by("event_index")
-        .only("event_index", "raw_size", *BATCH_READ_FIELDS)
     )
     if len(batches) < 2:
         return None
     texts = [batch_events_json(batch) for batch in batches]
-    blob = rrweb.compress_segment(texts, level=conf.get("REPLAY_PACK_LEVEL"))
+    root = (
+        RecordingPack.objects.filter(conversation_id=conversation_id, base__isnull=True)
+        .order_by("first_event_index")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    # The conversation's first pack is the dictionary of the others (and has none itself, so
+    # reading any pack takes at most one other): later pages repeat its markup and styles.
+    base = pack_events_json(root)[0] if root is not None else None
+    blob = rrweb.compress_segment(texts, base=base, level=conf.get("REPLAY_PACK_LEVEL"))
+    entries = [_index_entry(batch, text) for batch, text in zip(batches, texts, strict=True)]
+    index = rrweb.compress(json.dumps(entries, separators=(",", ":")).encode(), level=19)
     ids = [batch.pk for batch in batches]
     with transaction.atomic():
-        still = RRWebBatch.objects.select_for_update().filter(pk__in=ids, pack__isnull=True)
+        still = RRWebBatch.objects.select_for_update().filter(pk__in=ids)
         if sorted(still.values_list("pk", flat=True)) != sorted(ids):
             return None  # someone else packed or removed one meanwhile: try again later
+        first, last = batches[0].event_index, batches[-1].event_index
+        if RecordingPack.objects.filter(
+            conversation_id=conversation_id,
+            first_event_index__lte=last,
+            last_event_index__gte=first,
+        ).exists():
+            return None  # a late batch inside an earlier pack's range: ranges never overlap
         pack = RecordingPack.objects.create(
             conversation_id=conversation_id,
             segment=segment,
-            first_event_index=batches[0].event_index,
-            last_event_index=batches[-1].event_index,
+            first_event_index=first,
+            last_event_index=last,
             batch_count=len(batches),
             raw_size=sum(len(text) for text in texts),
             stored_size=len(blob),
             data=blob,
+            index=index,
+            base_id=root,
         )
-        # Batches outside the pack may use these as compression bases: they still read
-        # them, through the pack.
-        for position, batch in enumerate(batches):
-            RRWebBatch.objects.filter(pk=batch.pk).update(
-                pack=pack, pack_position=position, data=b"", stored_size=0, base=None
+        # Batches left out of the pack may use these as compression bases: give them their
+        # events compressed on their own before their bases go.
+        for dependant in RRWebBatch.objects.filter(base_id__in=ids).exclude(pk__in=ids):
+            events = batch_events_json(dependant)
+            data = rrweb.compress(events, level=conf.get("REPLAY_ZSTD_LEVEL"))
+            RRWebBatch.objects.filter(pk=dependant.pk).update(
+                data=data, stored_size=len(data), base=None
             )
+        RRWebBatch.objects.filter(pk__in=ids).update(base=None)
+        RRWebBatch.objects.filter(pk__in=ids).delete()
     return pack
 
 
 def packable_segments(*, finished_only: bool = True) -> list[tuple[int, int]]:
     """(conversation id, segment) pairs with at least two batches waiting to be packed."""
     waiting = (
-        RRWebBatch.objects.filter(pack__isnull=True)
-        .values("conversation_id", "segment")
+        RRWebBatch.objects.values("conversation_id", "segment")
         .annotate(count=Count("id"), last=Max("received_at"))
         .filter(count__gte=2)
         .order_by("conversation_id", "segment")

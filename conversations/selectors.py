@@ -1,10 +1,11 @@
 """Read queries for the API, the staff pages and the exports."""
 
 import base64
+import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from django.db import connection
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
@@ -26,15 +27,7 @@ _PACK_CACHE: dict[int, list[bytes]] = {}
 _PACK_CACHE_LIMIT = 8
 
 # What reading a batch's events needs, for .only() on batch queries.
-BATCH_READ_FIELDS = (
-    "id",
-    "sha256",
-    "data",
-    "base_id",
-    "full_snapshots",
-    "pack_id",
-    "pack_position",
-)
+BATCH_READ_FIELDS = ("id", "sha256", "data", "base_id", "full_snapshots")
 
 
 def _remember(cache: dict, limit: int, key: object, value: object) -> None:
@@ -49,16 +42,52 @@ def pack_events_json(pack_id: int) -> list[bytes]:
     # always names committed content.
     found = _PACK_CACHE.get(pack_id)
     if found is None:
-        data = RecordingPack.objects.values_list("data", flat=True).get(pk=pack_id)
-        found = rrweb.decompress_segment(bytes(data))
+        data, base_id = RecordingPack.objects.values_list("data", "base_id").get(pk=pack_id)
+        base = pack_events_json(base_id)[0] if base_id is not None else None
+        found = rrweb.decompress_segment(bytes(data), base=base)
         _remember(_PACK_CACHE, _PACK_CACHE_LIMIT, pack_id, found)
     return found
 
 
+def pack_batches(pack: RecordingPack) -> list[RRWebBatch]:
+    """The batches a pack holds, as unsaved RRWebBatch objects that read from the pack."""
+    batches = []
+    for position, entry in enumerate(json.loads(rrweb.decompress(bytes(pack.index)))):
+        index, kind, first_ts, last_ts, count, snapshots, href, raw_size, sha, received, src = entry
+        batch = RRWebBatch(
+            conversation_id=pack.conversation_id,
+            event_index=index,
+            kind=kind,
+            segment=pack.segment,
+            first_ts=first_ts,
+            last_ts=last_ts,
+            event_count=count,
+            full_snapshots=snapshots,
+            href=href,
+            raw_size=raw_size,
+            sha256=sha or "",
+            stored_size=0,
+            data=b"",
+            received_at=datetime.fromtimestamp(received / 1e6, tz=UTC),
+            source_id=src,
+        )
+        batch.packed_in = (pack.pk, position)
+        batches.append(batch)
+    return batches
+
+
+def batch_sha256(batch: RRWebBatch) -> str:
+    """A batch's SHA-256 as sent; a pack leaves it out where its events text gives it."""
+    if batch.sha256:
+        return batch.sha256
+    return hashlib.sha256(batch_events_json(batch)).hexdigest()
+
+
 def batch_events_json(batch: RRWebBatch) -> bytes:
     """Return a stored batch's events as JSON array text, from its pack or its own data."""
-    if batch.pack_id is not None:
-        return pack_events_json(batch.pack_id)[batch.pack_position]
+    packed_in = getattr(batch, "packed_in", None)
+    if packed_in is not None:
+        return pack_events_json(packed_in[0])[packed_in[1]]
     # Keyed by content too: a rolled-back transaction can hand the same id to another batch.
     cache_key = (batch.pk, batch.sha256)
     cached = _EVENTS_CACHE.get(cache_key)
@@ -74,6 +103,46 @@ def batch_events_json(batch: RRWebBatch) -> bytes:
         # Bases are read again for every batch that follows them: keep the recent ones.
         _remember(_EVENTS_CACHE, _EVENTS_CACHE_LIMIT, cache_key, events_json)
     return events_json
+
+
+def recording_batch_list(
+    conversation_id: int, *, first_index: int | None = None, last_index: int | None = None
+) -> list[RRWebBatch]:
+    """A conversation's batches in order, packed or not, without their data.
+
+    Readers go through this (and batch_events_json), never RRWebBatch queries alone: the
+    batches of finished page loads live in packs, not rows.
+    """
+    rows = RRWebBatch.objects.filter(conversation_id=conversation_id).defer("data")
+    packs = RecordingPack.objects.filter(conversation_id=conversation_id).defer("data")
+    if first_index is not None:
+        rows = rows.filter(event_index__gte=first_index)
+        packs = packs.filter(last_event_index__gte=first_index)
+    if last_index is not None:
+        rows = rows.filter(event_index__lte=last_index)
+        packs = packs.filter(first_event_index__lte=last_index)
+    batches = list(rows)
+    for pack in packs:
+        batches += [
+            batch
+            for batch in pack_batches(pack)
+            if (first_index is None or batch.event_index >= first_index)
+            and (last_index is None or batch.event_index <= last_index)
+        ]
+    batches.sort(key=lambda batch: batch.event_index)
+    return batches
+
+
+def with_data(batches: list[RRWebBatch]) -> Iterator[RRWebBatch]:
+    """The same batches, with the data of those stored as rows loaded, a few at a time."""
+    for start in range(0, len(batches), 64):
+        chunk = batches[start : start + 64]
+        ids = [batch.pk for batch in chunk if batch.pk is not None]
+        loaded = RRWebBatch.objects.only(*BATCH_READ_FIELDS).in_bulk(ids) if ids else {}
+        for batch in chunk:
+            if batch.pk is not None:
+                batch.data = loaded[batch.pk].data
+            yield batch
 
 
 def events_json_by_id(batch_id: int, sha256: str) -> bytes:
@@ -232,11 +301,9 @@ def conversation_detail_dict(conversation: Conversation) -> dict:
 # Recordings ----------------------------------------------------------------------------------
 
 
-def recording_batches(conversation: Conversation) -> QuerySet[RRWebBatch]:
+def recording_batches(conversation: Conversation) -> list[RRWebBatch]:
     """The conversation's rrweb batches in recording order, without their data."""
-    return (
-        RRWebBatch.objects.filter(conversation=conversation).order_by("event_index").defer("data")
-    )
+    return recording_batch_list(conversation.pk)
 
 
 def batch_meta_dict(batch: RRWebBatch) -> dict:
@@ -281,14 +348,9 @@ def segments(batches: list[RRWebBatch]) -> list[dict]:
 
 def recording_events_chunks(conversation: Conversation) -> Iterator[bytes]:
     """The conversation's rrweb events as pieces of one JSON array, without parsing them."""
-    batches = (
-        RRWebBatch.objects.filter(conversation=conversation)
-        .order_by("event_index")
-        .only(*BATCH_READ_FIELDS)
-    )
     yield b"["
     first = True
-    for batch in batches.iterator(chunk_size=64):
+    for batch in with_data(recording_batch_list(conversation.pk)):
         inner = batch_events_json(batch).strip()[1:-1].strip()
         if not inner:
             continue
@@ -389,11 +451,7 @@ def conversation_media() -> list[str]:
 
 def clock_samples(conversation_id: int) -> list[tuple[datetime, int]]:
     """(received_at, last_ts) of every batch: the input of the clock offset estimate."""
-    return list(
-        RRWebBatch.objects.filter(conversation_id=conversation_id).values_list(
-            "received_at", "last_ts"
-        )
-    )
+    return [(batch.received_at, batch.last_ts) for batch in recording_batch_list(conversation_id)]
 
 
 def conversation_clock_offset(conversation_id: int) -> int:
@@ -497,17 +555,11 @@ def recording_events_json(
     Stops after the batch that reaches `max_events` or at `last_index`; the second value is the
     next batch's event_index, or None when nothing follows.
     """
-    batches = (
-        RRWebBatch.objects.filter(
-            conversation=conversation, event_index__gte=first_index, event_index__lte=last_index
-        )
-        .order_by("event_index")
-        .only("event_index", "event_count", *BATCH_READ_FIELDS)
-    )
+    batches = recording_batch_list(conversation.pk, first_index=first_index, last_index=last_index)
     pieces: list[bytes] = []
     count = 0
     next_index: int | None = None
-    for batch in batches.iterator(chunk_size=32):
+    for batch in with_data(batches):
         if count >= max_events:
             next_index = batch.event_index
             break

@@ -7,13 +7,20 @@ stores them in one transaction, each frame still in its own savepoint.
 """
 
 import asyncio
+import logging
+import time
 from dataclasses import dataclass, field
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
+from django.db import close_old_connections
 
 from conversations import conf, ingest
 from conversations.live import live_notify_async
 from conversations.models import IngestKey
+from conversations.packing import recordings_pack
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -28,6 +35,21 @@ class GroupWriter:
     def __init__(self) -> None:
         self.queue: list[_Submission] = []
         self.task: asyncio.Task | None = None
+        self.packing: asyncio.Task | None = None
+        self.packed_at = time.monotonic()
+
+    def _maybe_pack(self) -> None:
+        """Now and then, pack finished page loads, beside ingest rather than in its way."""
+        interval = conf.get("REPLAY_PACK_INTERVAL")
+        if not interval or time.monotonic() - self.packed_at < interval:
+            return
+        if self.packing is not None and not self.packing.done():
+            return
+        self.packed_at = time.monotonic()
+        # Its own thread and connection: zstd releases the GIL while it compresses, and the
+        # write at the end of each pack is short.
+        pack = sync_to_async(_pack_some, thread_sensitive=False)
+        self.packing = asyncio.ensure_future(pack())
 
     async def submit(
         self, items: list[ingest.Item], *, source: IngestKey | None
@@ -61,12 +83,22 @@ class GroupWriter:
                         submission.future.set_exception(exc)
                 continue
             await live_notify_async(notifications)
+            self._maybe_pack()
             start = 0
             for submission in taken:
                 end = start + len(submission.items)
                 if not submission.future.done():
                     submission.future.set_result(outcomes[start:end])
                 start = end
+
+
+def _pack_some() -> None:
+    try:
+        recordings_pack(limit=50)
+    except Exception:  # packing is an optimisation: a failure leaves the rows as they are
+        logger.exception("packing recordings failed; will try again")
+    finally:
+        close_old_connections()
 
 
 _writers: dict[asyncio.AbstractEventLoop, GroupWriter] = {}

@@ -34,12 +34,13 @@ def recorded_conversation(
     """A conversation as a shop sends it: summary, messages with an edit, events, recording."""
     uuid = uuid or f.new_uuid()
     first = f.rrweb_events(start=f.T0, count=3)
-    if page_text:
-        first[1]["data"]["node"]["childNodes"][0]["childNodes"][0]["childNodes"][0][
-            "textContent"
-        ] = page_text
     later = f.incremental_events(start=f.T0 + 1_000, count=4)
     second_page = f.rrweb_events(start=f.T0 + 3_000, count=2, href="https://shop.example/cart")
+    if page_text:
+        # On both pages: a replay that has already played on to the second page still shows it.
+        for page in (first, second_page):
+            page_body = page[1]["data"]["node"]["childNodes"][0]["childNodes"][0]
+            page_body["childNodes"][0]["textContent"] = page_text
     message_uuid = f.new_uuid()
     agent = f.participant("Bo Agent")
     frames = [

@@ -49,6 +49,7 @@ def test_a_finished_page_load_is_packed_smaller_and_reads_back_the_same(staff_cl
     pack = RecordingPack.objects.get()
     assert (pack.segment, pack.batch_count) == (1, 5)
     assert pack.stored_size < stored_before
+    assert list(RRWebBatch.objects.values_list("event_index", flat=True)) == [5]
     assert recording(staff_client, uuid) == before
     assert before["events"] == first + second
 
@@ -72,7 +73,7 @@ def test_a_closed_conversation_is_packed_whole():
     call_command("pack_recordings")
     assert sorted(RecordingPack.objects.values_list("segment", flat=True)) == [1]
     # The second page load has a single batch: nothing to gain from packing it alone.
-    assert RRWebBatch.objects.filter(pack__isnull=True).count() == 1
+    assert list(RRWebBatch.objects.values_list("event_index", flat=True)) == [5]
 
 
 def test_resending_packed_batches_changes_nothing_and_a_different_one_is_a_conflict(
@@ -105,3 +106,68 @@ def test_packing_a_conversation_twice_packs_nothing_more():
     two_page_loads(uuid)
     assert recordings_pack() == 1  # only the first page load has several batches
     assert recordings_pack() == 0
+
+
+def test_an_init_arriving_late_renumbers_the_packed_page_loads_after_it(staff_client):
+    uuid = f.new_uuid()
+    first = f.rrweb_events(start=f.T0)
+    third = f.rrweb_events(start=f.T0 + 120_000, href="https://shop.example/checkout")
+    apply(
+        f.rrweb_frame(uuid, 0, first, kind="init"),
+        f.rrweb_frame(uuid, 1, f.incremental_events(start=f.T0 + 1000)),
+        f.rrweb_frame(uuid, 10, third, kind="init"),
+        f.rrweb_frame(uuid, 11, f.incremental_events(start=f.T0 + 121_000)),
+    )
+    assert recordings_pack(finished_only=False) == 2
+    second = f.rrweb_events(start=f.T0 + 60_000, href="https://shop.example/cart")
+    apply(f.rrweb_frame(uuid, 5, second, kind="init"))  # the page in between, late
+    segments = recording(staff_client, uuid)["segments"]
+    assert [(s["segment"], s["href"]) for s in segments] == [
+        (1, "https://shop.example/"),
+        (2, "https://shop.example/cart"),
+        (3, "https://shop.example/checkout"),
+    ]
+
+
+def test_an_archive_is_the_same_before_and_after_packing():
+    from conversations import exports
+
+    uuid = f.new_uuid()
+    two_page_loads(uuid)
+    before = exports.archive_bytes(uuid)
+    recordings_pack(finished_only=False)
+    assert RecordingPack.objects.count() == 1
+    assert exports.archive_bytes(uuid) == before
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(REPLAY_PACK_INTERVAL=0.001, REPLAY_PACK_IDLE=0)
+async def test_the_ingest_process_packs_finished_page_loads_by_itself(source):
+    import asyncio
+
+    from asgiref.sync import sync_to_async
+    from channels.testing import WebsocketCommunicator
+
+    from replay.asgi import application
+
+    uuid = f.new_uuid()
+    comm = WebsocketCommunicator(application, f"/ws/ingest/?key={source.raw_key}")
+    await comm.connect()
+    frames = [
+        f.rrweb_frame(uuid, 0, f.rrweb_events(), kind="init"),
+        f.rrweb_frame(uuid, 1, f.incremental_events(start=f.T0 + 1000)),
+        f.rrweb_frame(uuid, 2, f.rrweb_events(start=f.T0 + 9000), kind="init"),
+    ]
+    for frame in frames:
+        await comm.send_to(text_data=f.dumps(frame))
+    await comm.send_to(text_data='{"type":"ping"}')
+    assert json.loads(await comm.receive_from(timeout=5)) == {"type": "ping"}
+    await comm.send_to(text_data='{"type":"ping"}')  # a later group starts the packing
+    await comm.receive_from(timeout=5)
+    count = sync_to_async(RecordingPack.objects.count)
+    for _ in range(100):
+        if await count():
+            break
+        await asyncio.sleep(0.1)
+    await comm.disconnect()
+    assert await count() == 1
