@@ -26,6 +26,8 @@ js: node_modules/.installed
 migrate: install
 	$(PY) manage.py migrate --noinput
 
+# The demo shop (/demo/) is on for `make run`: it is how a newcomer sees the product work.
+run: export REPLAY_DEMO ?= 1
 run: install js migrate
 	$(PY) manage.py first_run
 	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) replay.asgi:application
@@ -51,6 +53,7 @@ test: install js lint browser
 bench: install js
 	$(PY) bench/ingest_throughput.py
 	$(PY) bench/storage.py
+	$(PY) bench/replay_load.py
 
 clean:
 	rm -rf $(VENV) node_modules static/dist var

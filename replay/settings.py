@@ -160,6 +160,9 @@ for _name in (
     "REPLAY_PART_TTL",
     "REPLAY_REJECT_LIMIT",
     "REPLAY_FLUSH_MAX_FRAMES",
+    "REPLAY_RETENTION_DAYS",
+    "REPLAY_PACK_IDLE",
+    "REPLAY_PACK_INTERVAL",
 ):
-    if _name in os.environ:
+    if os.environ.get(_name):
         globals()[_name] = int(os.environ[_name])
