@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from websockets.asyncio.client import connect  # noqa: E402
 
+from bench.harness import DaphneProcess, free_port  # noqa: E402
 from bench.rrweb_fixtures import make_session, rrweb_frames  # noqa: E402
 
 PING = '{"type":"ping"}'
@@ -75,40 +75,6 @@ async def run(url: str, workloads: list[list[str]]) -> float:
     return time.perf_counter() - started
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_daphne(env: dict) -> tuple[subprocess.Popen, int]:
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "bench.bare_asgi:application",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=open(Path(env["REPLAY_VAR_DIR"]) / "daphne.log", "w"),  # noqa: SIM115
-    )
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return process, port
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("daphne did not start")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -131,7 +97,14 @@ def main() -> None:
         .splitlines()[-1]
     )
     print(f"database: {env['DATABASE_URL'].split('@')[-1]}")
-    process, port = start_daphne(env)
+    server = DaphneProcess(
+        free_port(),
+        env,
+        application="bench.bare_asgi:application",
+        log=Path(env["REPLAY_VAR_DIR"]) / "daphne.log",
+    )
+    server.start()
+    port = server.port
     try:
         for connections, minutes in CASES:
             results: dict[str, list[float]] = {"bare": [], "ingest": []}
@@ -157,8 +130,7 @@ def main() -> None:
                 f"ratio {bare / ingest:.2f} (median of {args.rounds})"
             )
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        server.stop()
 
 
 if __name__ == "__main__":

@@ -11,8 +11,6 @@ Run: .venv/bin/python bench/replay_load.py
 
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,6 +31,7 @@ django.setup()
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
+from bench.harness import CHROMIUM_ARGS, DaphneProcess, chromium_executable, free_port  # noqa: E402
 from bench.rrweb_fixtures import make_session, rrweb_frames  # noqa: E402
 from conversations import ingest  # noqa: E402
 from tests import factories as f  # noqa: E402
@@ -75,12 +74,6 @@ def seed(minutes: float, seed_value: int) -> tuple[str, int]:
     for start in range(0, len(items), 100):
         ingest.items_apply(items[start : start + 100], source=None)
     return uuid, sum(len(b["events"]) for b in batches)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def measure_ours(context, base: str, uuid: str) -> dict:
@@ -153,42 +146,13 @@ def main() -> None:
             f"seeded {minutes}-minute recording: {recordings[minutes][1]} events "
             f"in {time.perf_counter() - started:.1f} s"
         )
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "replay.asgi:application",
-        ],
-        env={**os.environ},
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
+    server = DaphneProcess(free_port(), {**os.environ})
+    server.start()
+    base = f"http://{server.address}"
     try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(
-                executable_path=shutil.which("chromium"),
-                args=[
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                    "--no-first-run",
-                ],
+                executable_path=chromium_executable(), args=CHROMIUM_ARGS
             )
             context = browser.new_context(viewport={"width": 1440, "height": 900})
             login = context.new_page()
@@ -203,8 +167,7 @@ def main() -> None:
                 results[("baseline", minutes)] = measure_baseline(context, base, uuid)
             browser.close()
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        server.stop()
         shutil.rmtree(WORK, ignore_errors=True)
     print(
         f"{'player':<10}{'minutes':>8}{'first frame ms':>16}{'seek ms':>10}"

@@ -15,7 +15,7 @@ from typing import Any
 
 import zstandard
 
-from conversations.protocol import ProtocolError
+from conversations.protocol import ProtocolError, json_type
 
 __all__ = [
     "DEFAULT_LEVEL",
@@ -116,7 +116,7 @@ def decode_batch(text: str, *, kind: str) -> DecodedBatch:
         return _summarise(unpacked, kind=kind, encoding="packed")
     raise RRWebError(
         f"{FIELD} must be an rrweb event, an array of events or @rrweb/packer output, "
-        f"got JSON {_json_type(value)}"
+        f"got JSON {json_type(value)}"
     )
 
 
@@ -132,7 +132,7 @@ def load_events(events_json: bytes) -> list[dict[str, Any]]:
     except (ValueError, RecursionError) as exc:
         raise RRWebError(f"stored rrweb events are not JSON: {_json_error(exc)}") from None
     if not isinstance(value, list):
-        raise RRWebError(f"stored rrweb events must be a JSON array, got {_json_type(value)}")
+        raise RRWebError(f"stored rrweb events must be a JSON array, got {json_type(value)}")
     return value
 
 
@@ -214,7 +214,7 @@ def _inflate(packed: str) -> dict[str, Any] | list[Any]:
     except (ValueError, RecursionError) as exc:
         raise _NotPacked(f"inflates to text that is not JSON: {_json_error(exc)}") from None
     if not isinstance(value, dict):
-        raise _NotPacked(f"inflates to JSON {_json_type(value)}, not an object")
+        raise _NotPacked(f"inflates to JSON {json_type(value)}, not an object")
     value.pop("v", None)
     # pack(array) spreads the array into an object: {"0": e0, "1": e1, ..., "v": "v1"}.
     if all(key.isdecimal() and key.isascii() for key in value):
@@ -244,7 +244,7 @@ def _summarise(
     seen_meta = False
     for i, event in enumerate(events):
         if not isinstance(event, dict):
-            raise RRWebError(f"{FIELD}: event {i} is JSON {_json_type(event)}, not an object")
+            raise RRWebError(f"{FIELD}: event {i} is JSON {json_type(event)}, not an object")
         etype = event.get("type")
         if type(etype) is not int:
             raise RRWebError(f"{FIELD}: event {i} has no integer type")
@@ -322,20 +322,6 @@ def _json_error(exc: BaseException) -> str:
     if isinstance(exc, json.JSONDecodeError):
         return f"{exc.msg} at character {exc.pos}"
     return str(exc)
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
 
 
 # -- compression --------------------------------------------------------------------------------

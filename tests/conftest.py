@@ -4,6 +4,7 @@ import os
 
 import pytest
 
+from bench.harness import DaphneProcess, free_port
 from conversations.keys import ingest_key_create
 
 REQUIRE_SERVICES = os.environ.get("REPLAY_REQUIRE_SERVICES") == "1"
@@ -43,14 +44,6 @@ def staff_client(client, staff_user):
     return client
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def database_url_for_subprocess() -> str:
     """A DATABASE_URL that points another process at the database this test is using."""
     from django.db import connection
@@ -68,110 +61,20 @@ def database_url_for_subprocess() -> str:
 @pytest.fixture
 def daphne_server(transactional_db):
     """A real Daphne process serving the project on a free port, on the test database."""
-    import subprocess
-    import sys
-    import time
-
-    port = _free_port()
     env = {**os.environ, "DATABASE_URL": database_url_for_subprocess(), "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "replay.asgi:application",
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    import socket
-
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"daphne exited: {process.stdout.read().decode()}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        process.kill()
-        raise RuntimeError("daphne did not start listening within 20 s")
+    server = DaphneProcess(free_port(), env)
+    server.start()
     try:
-        yield f"127.0.0.1:{port}"
+        yield server.address
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
-class DaphneProcess:
-    """A Daphne process on a fixed port that a test can kill and start again."""
-
-    def __init__(self, port: int, env: dict[str, str]) -> None:
-        self.port = port
-        self.env = env
-        self.process = None
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        import socket
-        import subprocess
-        import sys
-        import time
-
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port)]
-            + ["replay.asgi:application"],
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"daphne exited with {self.process.returncode}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        self.kill()
-        raise RuntimeError("daphne did not start listening within 20 s")
-
-    def kill(self) -> None:
-        """End the process at once, as a crash would: nothing is flushed or closed cleanly."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        import subprocess
-
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        server.stop()
 
 
 @pytest.fixture
 def demo_server(transactional_db):
     """A restartable Daphne process with the demo shop on, serving the test database."""
     server = DaphneProcess(
-        _free_port(),
+        free_port(),
         {
             **os.environ,
             "DATABASE_URL": database_url_for_subprocess(),

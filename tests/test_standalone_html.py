@@ -8,20 +8,12 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from bench.harness import CHROMIUM_ARGS
 from conversations import exports
 from tests.conftest import require
 from tests.test_exports import INJECTION, recorded_conversation
 
 pytestmark = pytest.mark.django_db
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @contextmanager

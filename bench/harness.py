@@ -1,0 +1,91 @@
+"""What tests and benchmarks share to run the project for real: Daphne and Chromium."""
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Debian's chromium, never a downloaded browser; without the background-networking flags
+# it keeps trying to reach hosts a closed network refuses.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def chromium_executable() -> str | None:
+    return shutil.which("chromium")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class DaphneProcess:
+    """A Daphne process serving an ASGI application on a port, to start, kill and restart."""
+
+    def __init__(
+        self,
+        port: int,
+        env: dict[str, str],
+        *,
+        application: str = "replay.asgi:application",
+        log: Path | None = None,
+    ) -> None:
+        self.port = port
+        self.env = env
+        self.application = application
+        self.log = log
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, *, timeout: float = 20) -> None:
+        """Start the process and return once it listens."""
+        output = open(self.log, "a") if self.log else subprocess.DEVNULL  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port)]
+            + [self.application],
+            cwd=ROOT,
+            env=self.env,
+            stdout=output,
+            stderr=output,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"daphne exited with {self.process.returncode}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.kill()
+        raise RuntimeError(f"daphne did not start listening within {timeout:g} s")
+
+    def kill(self) -> None:
+        """End the process at once, as a crash would: nothing is flushed or closed cleanly."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        """End the process as an operator would, then make sure it is gone."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
