@@ -97,8 +97,8 @@ class IngestConsumer(AsyncWebsocketConsumer):
         # frame is a part with more to come, wait a little longer for the rest.
         delay = conf.get("REPLAY_FLUSH_DELAY") * (10 if waiting_for_parts else 1)
         if self.timer is not None:
-            if self.timer_delay <= delay:
-                return
+            if self.timer_delay == delay:
+                return  # keep counting from the group's first frame
             self.timer.cancel()
         self.timer_delay = delay
         self.timer = asyncio.get_running_loop().call_later(delay, self._flush)
