@@ -283,11 +283,24 @@ def _envelope_apply(envelope: Envelope, item: Item, ctx: Context) -> Outcome:
 # Conversations and summaries ---------------------------------------------------------------
 
 
+_CONVERSATION_FIELDS = (
+    "id",
+    "uuid",
+    "arn",
+    "summary_rank",
+    "closed_dts",
+    "merchant_id",
+    "medium",
+    "start_dts",
+)
+
+
 def conversation_get_or_create(ctx: Context, *, uuid: str, arn: str | None = None) -> Conversation:
     """Return the conversation `uuid`, creating it on first sight."""
     conversation = ctx.conversations.get(uuid)
     if conversation is None:
-        conversation, _ = Conversation.objects.get_or_create(uuid=uuid)
+        # Only what the services read: compiling all thirty columns costs ~1 ms a query.
+        conversation, _ = Conversation.objects.only(*_CONVERSATION_FIELDS).get_or_create(uuid=uuid)
         ctx.conversations[uuid] = conversation
     if arn and not conversation.arn:
         conversation.arn = arn
@@ -421,15 +434,15 @@ def message_store(
 ) -> str:
     """Store a `message` frame; the same message again is a no-op, a different one a conflict."""
     digest = _canonical_sha256(message.raw)
-    existing = (
-        Message.objects.filter(
-            conversation=conversation, message_uuid=message.conversation_message_uuid
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, original_sha256 FROM {_table(Message)} "
+            "WHERE conversation_id = %s AND message_uuid = %s",
+            [conversation.pk, message.conversation_message_uuid],
         )
-        .only("id", "original_sha256", "edit_count")
-        .first()
-    )
-    if existing is not None and existing.original_sha256:
-        if existing.original_sha256 == digest:
+        existing = cursor.fetchone()
+    if existing is not None and existing[1]:
+        if existing[1] == digest:
             return DUPLICATE
         raise _conflict(
             f"message {message.conversation_message_uuid} is already stored with different "
@@ -437,24 +450,28 @@ def message_store(
         )
     fields = _message_fields(message)
     if existing is None:
-        stored = Message.objects.create(
-            conversation=conversation,
-            message_uuid=message.conversation_message_uuid,
-            body=message.body or "",
-            original=message.raw,
-            original_sha256=digest,
-            received_at=item.received_at,
-            source=ctx.source,
-            **fields,
+        stored_id = _insert(
+            Message,
+            {
+                "conversation_id": conversation.pk,
+                "message_uuid": message.conversation_message_uuid,
+                "body": message.body or "",
+                "original": message.raw,
+                "original_sha256": digest,
+                "received_at": item.received_at,
+                "source_id": ctx.source.pk if ctx.source is not None else None,
+                "edit_count": 0,
+                **fields,
+            },
         )
         _bump(ctx, conversation, "message_total")
     else:
         # Its edits arrived first: keep their body, fill in the rest from the original.
-        Message.objects.filter(pk=existing.pk).update(
+        stored_id = existing[0]
+        Message.objects.filter(pk=stored_id).update(
             original=message.raw, original_sha256=digest, **fields
         )
-        stored = existing
-    ctx.notifications.append((conversation.uuid, {"kind": "message", "id": stored.pk}))
+    ctx.notifications.append((conversation.uuid, {"kind": "message", "id": stored_id}))
     return STORED
 
 
@@ -921,6 +938,26 @@ _LAST_BATCH_SQL = """
     WHERE b.conversation_id = %s ORDER BY b.event_index DESC LIMIT 1
 """
 
+
+def _insert(model: type, values: dict) -> int:
+    """Insert one row and return its id, the way the ORM would write each value.
+
+    Used on the hot paths: compiling an ORM insert costs ~1 ms a row here, the SQL ~20 us.
+    """
+    fields = [model._meta.get_field(name) for name in values]
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    marks = ", ".join(["%s"] * len(fields))
+    params = [
+        field.get_db_prep_save(value, connection)
+        for field, value in zip(fields, values.values(), strict=True)
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {_table(model)} ({columns}) VALUES ({marks}) RETURNING id", params
+        )
+        return cursor.fetchone()[0]
+
+
 _BATCH_COLUMNS = (
     "conversation_id",
     "event_index",
@@ -942,17 +979,8 @@ _BATCH_COLUMNS = (
 
 
 def _batch_insert(values: dict) -> int:
-    """Insert one rrweb batch row and return its id (the ORM costs ~1 ms a row here)."""
-    ops = connection.ops
-    values = {**values, "received_at": ops.adapt_datetimefield_value(values["received_at"])}
-    columns = ", ".join(ops.quote_name(c) for c in _BATCH_COLUMNS)
-    marks = ", ".join(["%s"] * len(_BATCH_COLUMNS))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {_table(RRWebBatch)} ({columns}) VALUES ({marks}) RETURNING id",
-            [values[c] for c in _BATCH_COLUMNS],
-        )
-        return cursor.fetchone()[0]
+    """Insert one rrweb batch row and return its id."""
+    return _insert(RRWebBatch, {column: values[column] for column in _BATCH_COLUMNS})
 
 
 def _rrweb_bulk_apply(items: list[Item], ctx: Context) -> dict[int, Outcome]:
