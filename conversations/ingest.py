@@ -993,12 +993,12 @@ def _rrweb_bulk_apply(items: list[Item], ctx: Context) -> dict[int, Outcome]:
         with connection.cursor() as cursor:
             cursor.execute(_LAST_BATCH_SQL.format(batch=_table(RRWebBatch)), [conversation.pk])
             last = cursor.fetchone()
-        pack = (
-            RecordingPack.objects.filter(conversation_id=conversation.pk)
-            .order_by("-last_event_index")
-            .values_list("last_event_index", "segment")
-            .first()
-        )
+            cursor.execute(
+                f"SELECT last_event_index, segment FROM {_table(RecordingPack)} "
+                "WHERE conversation_id = %s ORDER BY last_event_index DESC LIMIT 1",
+                [conversation.pk],
+            )
+            pack = cursor.fetchone()
         if pack is not None and (last is None or pack[0] > last[1]):
             # The recording's end is packed: continue its segment, with no base in a row.
             last = (None, pack[0], "", pack[1], 0, None, None)
@@ -1085,6 +1085,13 @@ def _rrweb_bulk_apply(items: list[Item], ctx: Context) -> dict[int, Outcome]:
 
 def _pending_clear(conversation: _ConversationRef, indexes: list[int]) -> None:
     """Parts of a batch that is now stored whole: matching ones go, others are kept aside."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {_table(PendingPart)} WHERE conversation_id = %s LIMIT 1",
+            [conversation.pk],
+        )
+        if cursor.fetchone() is None:
+            return  # the common case: nothing was pending
     leftovers = list(
         PendingPart.objects.filter(
             conversation_id=conversation.pk, event_index__in=indexes
