@@ -9,10 +9,10 @@ stores them in one transaction, each frame still in its own savepoint.
 import asyncio
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from asgiref.sync import sync_to_async
-from channels.db import database_sync_to_async
 from django.db import close_old_connections
 
 from conversations import conf, ingest
@@ -74,9 +74,7 @@ class GroupWriter:
                 count += len(submission.items)
             items = [item for submission in taken for item in submission.items]
             try:
-                outcomes, notifications = await database_sync_to_async(ingest.items_store)(
-                    items, source=None
-                )
+                outcomes, notifications = await _store(items)
             except Exception as exc:  # every connection in this transaction hears of it
                 for submission in taken:
                     if not submission.future.done():
@@ -90,6 +88,23 @@ class GroupWriter:
                 if not submission.future.done():
                     submission.future.set_result(outcomes[start:end])
                 start = end
+
+
+# The writer has a thread (and so a database connection) of its own. On the thread that
+# Django's sync_to_async shares, every frame's dispatch (Channels closes stale connections
+# there) would queue behind the transaction being written.
+_WRITER_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer")
+
+
+def _store_items(items: list[ingest.Item]) -> tuple[list[ingest.Outcome], list]:
+    close_old_connections()
+    try:
+        return ingest.items_store(items, source=None)
+    finally:
+        close_old_connections()
+
+
+_store = sync_to_async(_store_items, thread_sensitive=False, executor=_WRITER_THREAD)
 
 
 def _pack_some() -> None:
