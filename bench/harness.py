@@ -1,10 +1,14 @@
 """What tests and benchmarks share to run the project for real: Daphne and Chromium."""
 
+import os
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,3 +93,26 @@ class DaphneProcess:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+
+
+def scratch_database() -> tuple[str, str, Callable[[], None]]:
+    """A fresh, empty database for a benchmark: (its DATABASE_URL, a label, a cleanup).
+
+    With DATABASE_URL pointing at PostgreSQL, a temporary database is created beside the
+    one named (which is left untouched); otherwise a SQLite file in a temporary folder.
+    """
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        folder = tempfile.mkdtemp(prefix="bench-")
+        return f"sqlite:///{folder}/bench.sqlite3", "SQLite", lambda: None
+    import psycopg
+
+    name = f"bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return f"{url.rpartition('/')[0]}/{name}", f"PostgreSQL ({name})", drop

@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from websockets.asyncio.client import connect  # noqa: E402
 
-from bench.harness import DaphneProcess, free_port  # noqa: E402
+from bench.harness import DaphneProcess, free_port, scratch_database  # noqa: E402
 from bench.rrweb_fixtures import make_session, rrweb_frames  # noqa: E402
 
 PING = '{"type":"ping"}'
@@ -82,7 +82,8 @@ def main() -> None:
     print("command: .venv/bin/python bench/ingest_throughput.py " + " ".join(sys.argv[1:]))
     tmp = tempfile.mkdtemp(prefix="bench-ingest-")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "REPLAY_VAR_DIR": tmp, "LOG_LEVEL": "WARNING"}
-    env.setdefault("DATABASE_URL", f"sqlite:///{tmp}/bench.sqlite3")
+    url, label, cleanup = scratch_database()
+    env["DATABASE_URL"] = url
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     key = (
         subprocess.run(
@@ -96,7 +97,7 @@ def main() -> None:
         .stdout.strip()
         .splitlines()[-1]
     )
-    print(f"database: {env['DATABASE_URL'].split('@')[-1]}")
+    print(f"database: {label}")
     server = DaphneProcess(
         free_port(),
         env,
@@ -131,6 +132,7 @@ def main() -> None:
             )
     finally:
         server.stop()
+        cleanup()
 
 
 if __name__ == "__main__":

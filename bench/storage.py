@@ -15,37 +15,13 @@ import gzip
 import lzma
 import os
 import sys
-import tempfile
 import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def _setup_database() -> tuple[str, object]:
-    """Point Django at a fresh database; return its description and a cleanup function."""
-    url = os.environ.get("DATABASE_URL", "")
-    if url.startswith("postgres"):
-        import psycopg
-
-        name = f"bench_storage_{uuid.uuid4().hex[:8]}"
-        base, _, _ = url.rpartition("/")
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        os.environ["DATABASE_URL"] = f"{base}/{name}"
-
-        def drop() -> None:
-            from django.db import connections
-
-            connections.close_all()
-            with psycopg.connect(url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-
-        return f"PostgreSQL ({name})", drop
-    tmp = tempfile.mkdtemp(prefix="bench-storage-")
-    os.environ["DATABASE_URL"] = f"sqlite:///{tmp}/storage.sqlite3"
-    return "SQLite", lambda: None
+from bench.harness import scratch_database  # noqa: E402
 
 
 def database_bytes() -> int:
@@ -84,7 +60,8 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0)
     args = parser.parse_args()
     print("command: .venv/bin/python bench/storage.py " + " ".join(sys.argv[1:]))
-    label, cleanup = _setup_database()
+    url, label, cleanup = scratch_database()
+    os.environ["DATABASE_URL"] = url
     os.environ["DJANGO_SETTINGS_MODULE"] = "replay.settings"
     import django
 
