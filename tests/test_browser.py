@@ -39,8 +39,9 @@ def browser():
     os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
-def _page(browser, server: str, client=None):
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
+def open_page(browser, server: str, client=None, *, viewport=(1440, 900), timeout: int = 10_000):
+    """A page in a fresh context, signed in as `client`'s session user when one is given."""
+    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
     if client is not None:
         context.add_cookies(
             [
@@ -52,7 +53,7 @@ def _page(browser, server: str, client=None):
             ]
         )
     page = context.new_page()
-    page.set_default_timeout(10_000)
+    page.set_default_timeout(timeout)
     return page
 
 
@@ -172,7 +173,7 @@ def test_signing_in_shows_the_list_and_the_replay_shows_the_recorded_page(
     uuid = seed_conversation()
     for number in range(6):
         seed_conversation(closed=number % 2 == 0)
-    page = _page(browser, daphne_server)
+    page = open_page(browser, daphne_server)
     page.goto(f"http://{daphne_server}/")
     assert "/accounts/login/" in page.url
     page.fill("input[name=username]", "agent")
@@ -202,7 +203,7 @@ def test_clicking_a_transcript_item_moves_the_player_to_it_even_with_a_skewed_cl
 ):
     # The customer's clock is seven minutes behind the server's.
     uuid = seed_conversation(skew_ms=7 * 60_000)
-    page = _page(browser, daphne_server, staff_client)
+    page = open_page(browser, daphne_server, staff_client)
     page.goto(f"http://{daphne_server}/conversations/{uuid}/")
     _wait_for_first_frame(page)
     coupon = page.locator("#transcript li.item", has_text="use a coupon")
@@ -227,7 +228,7 @@ def test_a_batch_streamed_into_an_open_conversation_appears_without_reload(
     from websockets.sync.client import connect
 
     uuid = seed_conversation(closed=False)
-    page = _page(browser, daphne_server, staff_client)
+    page = open_page(browser, daphne_server, staff_client)
     page.goto(f"http://{daphne_server}/conversations/{uuid}/")
     _wait_for_first_frame(page)
     page.wait_for_function("() => window.replayState.live === true")
@@ -251,7 +252,7 @@ def test_a_batch_streamed_into_an_open_conversation_appears_without_reload(
 
 def test_an_unauthenticated_visitor_sees_nothing(browser, daphne_server):
     uuid = seed_conversation(closed=False)
-    page = _page(browser, daphne_server)
+    page = open_page(browser, daphne_server)
     for path in ("/", f"/conversations/{uuid}/"):
         page.goto(f"http://{daphne_server}{path}")
         assert "/accounts/login/" in page.url
@@ -356,7 +357,9 @@ def hostile_events(start: int) -> list:
     ]
 
 
-def test_a_hostile_recording_runs_no_script_in_the_staff_page(browser, daphne_server, staff_client):
+def test_a_hostile_recording_runs_no_script_in_the_staffopen_page(
+    browser, daphne_server, staff_client
+):
     uuid = f.new_uuid()
     in_thread(apply, f.new_conversation(uuid))
     in_thread(
@@ -368,7 +371,7 @@ def test_a_hostile_recording_runs_no_script_in_the_staff_page(browser, daphne_se
             "conversation closed", uuid, event_conversation_closed=f.summary(uuid, closed=True)
         ),
     )
-    page = _page(browser, daphne_server, staff_client)
+    page = open_page(browser, daphne_server, staff_client)
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     response = page.goto(f"http://{daphne_server}/conversations/{uuid}/")

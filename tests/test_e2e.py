@@ -9,11 +9,15 @@ import re
 from collections import Counter
 
 import pytest
-from django.conf import settings
 
 from conversations import selectors
 from conversations.models import Conversation, Message, RejectedFrame, RRWebBatch, TimelineEvent
-from tests.test_browser import ARTIFACTS, browser, in_thread  # noqa: F401  (browser: a fixture)
+from tests.test_browser import (  # noqa: F401  (browser: a fixture)
+    ARTIFACTS,
+    browser,
+    in_thread,
+    open_page,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -41,23 +45,6 @@ PAGE_TEXTS = [
     "Thank you",
 ]
 CLIENT = "window.ConversationReplayClient.current"
-
-
-def _context(browser, address: str, client=None):  # noqa: F811
-    context = browser.new_context(viewport={"width": 1360, "height": 860})
-    if client is not None:
-        context.add_cookies(
-            [
-                {
-                    "name": settings.SESSION_COOKIE_NAME,
-                    "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-                    "url": f"http://{address}/",
-                }
-            ]
-        )
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    return page
 
 
 def wait_online(page) -> None:
@@ -118,7 +105,7 @@ def test_a_shopper_visit_survives_a_cut_connection_and_a_server_restart_and_repl
     staff_client,
 ):
     shop = f"127.0.0.1:{demo_proxy.port}"
-    page = _context(browser, shop)
+    page = open_page(browser, shop, viewport=(1360, 860), timeout=15_000)
     page.goto(f"http://{shop}/demo/")
     wait_online(page)
     uuid = page.evaluate(f"() => {CLIENT}.conversationUuid")
@@ -151,7 +138,7 @@ def test_a_shopper_visit_survives_a_cut_connection_and_a_server_restart_and_repl
     wait_delivered(page)
 
     # An agent answers from the console; the shopper's chat box shows the answer.
-    agent = _context(browser, shop, staff_client)
+    agent = open_page(browser, shop, staff_client, viewport=(1360, 860), timeout=15_000)
     agent.goto(f"http://{shop}/demo/agent/{uuid}/")
     agent.locator("#agent-log li", has_text=SHOPPER_LINES[1]).wait_for()
     agent.fill("#agent-body", ANSWER)
@@ -195,7 +182,7 @@ def test_a_shopper_visit_survives_a_cut_connection_and_a_server_restart_and_repl
     assert Counter(body for _, body in data["messages"]) == Counter([*SHOPPER_LINES, ANSWER])
 
     # Staff replay the visit: every page the shopper saw, and the chat beside it.
-    staff = _context(browser, shop, staff_client)
+    staff = open_page(browser, shop, staff_client, viewport=(1360, 860), timeout=15_000)
     staff.goto(f"http://{shop}/conversations/{uuid}/")
     staff.wait_for_function("() => window.replayState && window.replayState.firstFrameAt !== null")
     visited = staff.locator("#segments").inner_text()
