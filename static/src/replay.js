@@ -32,6 +32,7 @@ const state = {
   token: 0,
   playing: false,
   waiting: false,
+  pendingSeek: null, // a time just beyond what is loaded, to go to once it is
   speed: 1,
   live: false,
   liveBaseline: 0,
@@ -180,7 +181,11 @@ async function loadBehind(token) {
     if (token !== state.token) return;
     if (!(await feed(chunk.events, token))) return;
     state.runTo = posAfter(chunk.next);
-    if (state.waiting) {
+    if (state.pendingSeek !== null && state.pendingSeek <= loadedUntil()) {
+      seekWithin(state.pendingSeek, state.waiting);
+      state.pendingSeek = null;
+      state.waiting = false;
+    } else if (state.waiting && state.pendingSeek === null) {
       state.waiting = false;
       seekWithin(position(), true);
     }
@@ -203,11 +208,13 @@ function seek(ts, play = state.playing) {
   if (state.live) leaveLive();
   const loaded = state.replayer && ts >= state.baseTs && ts <= loadedUntil();
   const sameRun = state.replayer && keyframeAt(batchAt(ts)) <= state.runTo - 1 && ts >= state.baseTs;
+  state.pendingSeek = null;
   if (loaded) seekWithin(ts, play);
   else if (sameRun && batchAt(ts) - state.runTo < 3) {
     // Just beyond what is loaded: the loader is about to bring it.
     seekWithin(loadedUntil(), false);
     state.waiting = play;
+    state.pendingSeek = ts;
   } else startRun(ts, { play });
   render();
 }
@@ -476,8 +483,10 @@ function bindControls() {
     if (event.key === "Enter" && item?.dataset.epoch) seek(Number(item.dataset.epoch));
   });
   document.addEventListener("keydown", (event) => {
-    if (event.target.closest("input, select, textarea, button, summary")) return;
+    if (event.target.closest("input:not([type=checkbox]), select, textarea")) return;
     if (event.key === " ") {
+      // A focused button, checkbox or summary acts on the space bar itself; arrows still seek.
+      if (event.target.closest("button, summary, input")) return;
       event.preventDefault();
       togglePlay();
     } else if (event.key === "ArrowLeft" || event.key === "ArrowRight") {
