@@ -34,7 +34,7 @@ IDLE_START = f.T0 + 4_050  # the last mouse move before the customer walks away
 IDLE_END = f.T0 + 5 * 60_000  # and the first one after they come back
 
 
-def playback_rate(page, window_ms: int = 400) -> float:
+def playback_rate(page, window_ms: int = 600) -> float:
     return page.evaluate(RATE, window_ms)
 
 
@@ -222,11 +222,13 @@ def test_speed_buttons_change_how_fast_the_recording_plays(browser, daphne_serve
         expect(active).to_have_count(1)
         expect(active).to_have_text(f"{speed}x")
         assert page.evaluate("() => replayState.speed") == speed
-        # Measure over a stretch of steady mouse movement, where nothing is skipped.
+        # Measure over a stretch of steady mouse movement, where nothing is skipped (5 s of
+        # it: 600 ms at 8x stays inside), long enough that a slow frame under load does not
+        # swing the measure.
         page.evaluate("(ts) => replaySeek(ts)", start + 5_000)
         _wait_for_player_at(page, start + 5_000, tolerance=200)
         rate = playback_rate(page)
-        assert 0.7 * speed < rate < 1.4 * speed, (speed, rate)
+        assert 0.6 * speed < rate < 1.5 * speed, (speed, rate)
 
     # Back to normal speed.
     page.get_by_role("button", name="1x", exact=True).click()

@@ -216,7 +216,7 @@ function seek(ts, play = state.playing) {
     state.waiting = play;
     state.pendingSeek = ts;
   } else startRun(ts, { play });
-  render();
+  draw();
 }
 
 function setPlaying(playing) {
@@ -437,7 +437,7 @@ function drawLoaded() {
   bar.style.width = `${Math.max(0, to - from) * 100}%`;
 }
 
-function render() {
+function draw() {
   if (state.startMs !== null && state.replayer) {
     const ts = position();
     const f = fraction(ts);
@@ -447,6 +447,11 @@ function render() {
     $("current-time").textContent = formatMs(ts - state.startMs);
     highlight(ts);
   }
+}
+
+// The one frame loop; anything else that needs the screen up to date calls draw().
+function render() {
+  draw();
   requestAnimationFrame(render);
 }
 
