@@ -208,6 +208,22 @@ def test_an_arrow_key_pressed_while_the_rest_is_still_loading_lands_where_asked(
     expect(page.locator("#play")).to_have_attribute("aria-label", "Play")
 
 
+def _rate_from(page, epoch: int) -> float:
+    """Playback rate measured from `epoch` on: seek there paused, then play and measure.
+
+    Seeking while playing and waiting to see the player at the target misses it at 8x: it is
+    past the target again before the page is polled.
+    """
+    play = page.locator("#play")
+    page.click("#play")
+    expect(play).to_have_attribute("aria-label", "Play")
+    page.evaluate("(ts) => replaySeek(ts)", epoch)
+    _wait_for_player_at(page, epoch, tolerance=200)
+    page.click("#play")
+    expect(play).to_have_attribute("aria-label", "Pause")
+    return playback_rate(page)
+
+
 def test_speed_buttons_change_how_fast_the_recording_plays(browser, daphne_server, staff_client):
     page = open_replay(browser, daphne_server, staff_client, seed_conversation())
     start = page.evaluate("() => replayState.startMs")
@@ -222,20 +238,16 @@ def test_speed_buttons_change_how_fast_the_recording_plays(browser, daphne_serve
         expect(active).to_have_count(1)
         expect(active).to_have_text(f"{speed}x")
         assert page.evaluate("() => replayState.speed") == speed
-        # Measure over a stretch of steady mouse movement, where nothing is skipped (5 s of
+        # Measured over a stretch of steady mouse movement, where nothing is skipped (5 s of
         # it: 600 ms at 8x stays inside), long enough that a slow frame under load does not
         # swing the measure.
-        page.evaluate("(ts) => replaySeek(ts)", start + 5_000)
-        _wait_for_player_at(page, start + 5_000, tolerance=200)
-        rate = playback_rate(page)
+        rate = _rate_from(page, start + 5_000)
         assert 0.6 * speed < rate < 1.5 * speed, (speed, rate)
 
     # Back to normal speed.
     page.get_by_role("button", name="1x", exact=True).click()
     expect(active).to_have_text("1x")
-    page.evaluate("(ts) => replaySeek(ts)", start + 5_000)
-    _wait_for_player_at(page, start + 5_000, tolerance=200)
-    assert 0.7 < playback_rate(page) < 1.4
+    assert 0.6 < _rate_from(page, start + 5_000) < 1.5
     assert page.errors == []
 
 
