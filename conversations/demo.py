@@ -311,16 +311,11 @@ def agent_index(request: HttpRequest) -> HttpResponse:
 @demo_only
 @staff_required
 def agent_console(request: HttpRequest, uuid: str) -> HttpResponse:
-    conversation = selectors.conversation_get(uuid=uuid)
-    if conversation is None:
+    data = selectors.replay_data(uuid=uuid)
+    if data is None:
         raise Http404("No such conversation.")
-    offset_ms = selectors.conversation_clock_offset(conversation.pk)
-    items = selectors.transcript_items(conversation, offset_ms=offset_ms)
-    pages = [
-        s["href"]
-        for s in selectors.segments(list(selectors.recording_batches(conversation)))
-        if s.get("href")
-    ]
+    conversation, items = data.conversation, data.items
+    pages = [s["href"] for s in selectors.segments(data.batches) if s.get("href")]
     customer = conversation.participants.order_by("joined_dts", "id").first()
     config = {
         "uuid": conversation.uuid,

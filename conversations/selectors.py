@@ -454,6 +454,27 @@ def clock_samples(conversation_id: int) -> list[tuple[datetime, int]]:
     return [(batch.received_at, batch.last_ts) for batch in recording_batch_list(conversation_id)]
 
 
+@dataclass(frozen=True)
+class ReplayData:
+    """What a page showing one conversation's replay and transcript reads, read once."""
+
+    conversation: Conversation
+    batches: list[RRWebBatch]
+    offset_ms: int
+    items: list[dict]
+
+
+def replay_data(*, uuid: str) -> ReplayData | None:
+    """The conversation, its batches, its clock offset and its transcript; None if unknown."""
+    conversation = conversation_get(uuid=uuid)
+    if conversation is None:
+        return None
+    batches = recording_batch_list(conversation.pk)
+    offset_ms = clock.clock_offset_ms((batch.received_at, batch.last_ts) for batch in batches)
+    items = transcript_items(conversation, offset_ms=offset_ms)
+    return ReplayData(conversation, batches, offset_ms, items)
+
+
 def conversation_clock_offset(conversation_id: int) -> int:
     """Server minus browser clock (ms) for one conversation; see conversations.clock."""
     return clock.clock_offset_ms(clock_samples(conversation_id))

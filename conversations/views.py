@@ -146,11 +146,10 @@ def _export_links(request: HttpRequest, uuid: str) -> list[tuple[str, str]]:
 @require_GET
 @staff_required
 def conversation_replay(request: HttpRequest, uuid: str) -> HttpResponse:
-    conversation = selectors.conversation_get(uuid=uuid)
-    if conversation is None:
+    data = selectors.replay_data(uuid=uuid)
+    if data is None:
         raise Http404("No such conversation.")
-    offset_ms = selectors.conversation_clock_offset(conversation.pk)
-    items = selectors.transcript_items(conversation, offset_ms=offset_ms)
+    conversation, offset_ms, items = data.conversation, data.offset_ms, data.items
     config = {
         "uuid": conversation.uuid,
         "indexUrl": reverse("conversations:recording-index", kwargs={"uuid": uuid}),
