@@ -94,7 +94,12 @@ def measure_ours(context, base: str, uuid: str) -> dict:
         arg=target,
         timeout=120_000,
     )
-    seek_ms = (time.perf_counter() - started) * 1000
+    return _result(page, first, started)
+
+
+def _result(page, first: float, seek_started: float) -> dict:
+    """Close the page and report its first frame, seek time and long tasks since the seek."""
+    seek_ms = (time.perf_counter() - seek_started) * 1000
     tasks = page.evaluate("() => window.__longTasks")
     page.close()
     return {
@@ -121,15 +126,7 @@ def measure_baseline(context, base: str, uuid: str) -> dict:
         "() => { const m = window.player.getReplayer().getMetaData();"
         " window.player.goto(m.totalTime - 60000, false); }"
     )
-    seek_ms = (time.perf_counter() - started) * 1000
-    tasks = page.evaluate("() => window.__longTasks")
-    page.close()
-    return {
-        "first": first,
-        "seek": seek_ms,
-        "max_task": max(tasks, default=0),
-        "blocked": sum(tasks),
-    }
+    return _result(page, first, started)
 
 
 def main() -> None:
