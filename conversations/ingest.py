@@ -118,7 +118,9 @@ class Context:
 def item_from_text(text: str, *, received_at: datetime | None = None) -> Item:
     """Parse one text frame into an Item, turning protocol errors into a rejection."""
     received_at = received_at or timezone.now()
-    size = len(text.encode("utf-8", "surrogatepass"))
+    # Frames are mostly ASCII (JSON escapes the rest): then the length is the byte count,
+    # known without copying the frame to encode it.
+    size = len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
     max_bytes = conf.get("REPLAY_MAX_FRAME_BYTES")
     if size > max_bytes:
         return Item(
