@@ -432,3 +432,32 @@ class AuditLog(models.Model):
 
     def delete(self, *args, **kwargs):
         raise PermissionError("audit records cannot be deleted")
+
+
+class JournalEntry(models.Model):
+    """A frame as received, kept durably until a worker has applied it to the archive.
+
+    Written by the ingest socket (conversations/ingest/journal.py) and consumed by the
+    workers. The frame is kept as bytes and the source as a bare id (no foreign key), so no
+    frame content can make an append fail and an append never locks another table's row.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    # Frames are claimed by this key: a sanitised conversation uuid, "" when there is none.
+    conversation_key = models.CharField(max_length=100, blank=True)
+    source_id = models.BigIntegerField(null=True, blank=True)
+    received_at = models.DateTimeField()
+    data = models.BinaryField(help_text="The frame's bytes as received (text as UTF-8).")
+    binary = models.BooleanField(default=False, help_text="Sent as a binary frame.")
+    size = models.BigIntegerField(help_text="The frame's full size in bytes.")
+    # Set when the socket already knows the frame is to be kept aside (too large, binary).
+    reject_kind = models.CharField(max_length=16, blank=True)
+    reject_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["conversation_key", "id"], name="journal_by_key")]
+        verbose_name_plural = "journal entries"
+
+    def __str__(self) -> str:
+        return f"journal #{self.id} ({self.conversation_key or 'no conversation'})"

@@ -1,0 +1,62 @@
+"""Frames kept aside with their reason: nothing sent is ever silently dropped."""
+
+import hashlib
+import json
+
+from conversations import conf
+from conversations.ingest.items import Context, Item
+from conversations.models import IngestKey, RejectedFrame
+
+
+def guess_uuid(text: str | None) -> str:
+    if not text or len(text) > 4 * 1024 * 1024:
+        return ""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return ""
+    uuid = value.get("conversation_uuid") if isinstance(value, dict) else None
+    return uuid[:100] if isinstance(uuid, str) else ""
+
+
+def reject(
+    item: Item,
+    ctx: Context,
+    *,
+    kind: str,
+    reason: str,
+    uuid: str | None,
+    source: IngestKey | None = None,
+) -> RejectedFrame:
+    source = source or ctx.source
+    keep = conf.get("REPLAY_REJECTED_KEEP_BYTES")
+    text = item.text or ""
+    binary = item.binary
+    truncated = False
+    if text and item.size > keep:
+        text = text.encode("utf-8", "surrogatepass")[:keep].decode("utf-8", "ignore")
+        truncated = True
+    if binary is not None and len(binary) > keep:
+        binary = binary[:keep]
+        truncated = True
+    whole = (
+        item.binary
+        if item.binary is not None
+        else (item.text or "").encode("utf-8", "surrogatepass")
+    )
+    safe_text = text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
+    if binary is None and safe_text != text:
+        binary = whole[:keep]  # the text column gets a readable copy, this the exact bytes
+    return RejectedFrame.objects.create(
+        kind=kind,
+        reason=reason,
+        received_at=item.received_at,
+        source=source,
+        source_name=source.name if source else "",
+        conversation_uuid=(uuid or "")[:100],
+        text=safe_text,
+        binary=binary,
+        size=item.size,
+        truncated=truncated,
+        sha256=hashlib.sha256(whole).hexdigest(),
+    )
