@@ -7,16 +7,19 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from conversations import exports, ingest
+from conversations import conf, exports, ingest
 from conversations.audit import audit_record
 from conversations.export_views import can_export, download
+from conversations.ingest.worker import journal_lag
 from conversations.keys import ingest_key_revoke
 from conversations.models import (
     AuditLog,
     Conversation,
     IngestKey,
+    JournalEntry,
     Message,
     MessageEdit,
     Participant,
@@ -289,6 +292,32 @@ def frames_reapply(queryset: QuerySet[RejectedFrame]) -> tuple[list[str], list[t
         else:
             passed.append(label)
     return passed, failed
+
+
+@admin.register(JournalEntry)
+class JournalEntryAdmin(ReadOnlyAdmin):
+    """Frames received but not yet applied by a worker: the ingest lag, at a glance."""
+
+    list_display = ["id", "received_at", "conversation_key", "size", "reject_kind"]
+    readonly_fields = [f.name for f in JournalEntry._meta.fields if f.name != "data"]
+    exclude = ["data"]
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def changelist_view(self, request: HttpRequest, extra_context=None) -> HttpResponse:
+        waiting, oldest = journal_lag()
+        if oldest is None:
+            self.message_user(request, "The journal is empty: every frame is applied.")
+        else:
+            age = (timezone.now() - oldest).total_seconds()
+            self.message_user(
+                request,
+                f"{waiting} journal entries wait for a worker; the oldest was received "
+                f"{age:.1f} s ago.",
+                messages.WARNING if age > conf.get("REPLAY_HEALTH_MAX_LAG") else messages.INFO,
+            )
+        return super().changelist_view(request, extra_context)
 
 
 @admin.register(AuditLog)

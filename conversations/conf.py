@@ -32,6 +32,17 @@ DEFAULTS: dict[str, Any] = {
     "REPLAY_PACK_IDLE": 15 * 60,
     # Each ingest process packs what is finished this often (seconds); 0 turns that off.
     "REPLAY_PACK_INTERVAL": 60,
+    # Ingest workers (conversations/ingest/worker.py): at most this many journal entries and
+    # bytes per round (one transaction), and how long an idle worker waits (seconds) before
+    # looking at the journal again when no append is announced.
+    "REPLAY_WORKER_MAX_ENTRIES": 500,
+    "REPLAY_WORKER_MAX_BYTES": 16 * 1024 * 1024,
+    "REPLAY_WORKER_IDLE_WAIT": 0.5,
+    # Run one worker inside each server process (the one-command default). Production turns
+    # it off and runs `manage.py ingest_worker` processes instead.
+    "REPLAY_EMBEDDED_WORKER": True,
+    # /healthz answers 503 once the oldest journal entry is older than this (seconds).
+    "REPLAY_HEALTH_MAX_LAG": 30,
     # Conversations with no activity for this many days are purged by purge_conversations;
     # None or 0 keeps them forever. Conversations under legal hold are always kept.
     "REPLAY_RETENTION_DAYS": None,

@@ -1,4 +1,4 @@
-"""WebSocket consumers: transport only; parsing lives in protocol, storing in ingest."""
+"""WebSocket consumers: transport only; the journal and the services do the rest."""
 
 import asyncio
 import json
@@ -9,23 +9,19 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.db.models import Q
+from django.utils import timezone
 
-from conversations import conf, ingest, selectors
+from conversations import conf, selectors
+from conversations.ingest import journal
+from conversations.ingest.timeline import queue_position_for
+from conversations.ingest.worker import embedded_worker_ensure
 from conversations.keys import ingest_key_authenticate
 from conversations.live import live_group
-from conversations.protocol import ConversationEventRRWeb, dumps
-from conversations.writer import group_writer
+from conversations.models import IngestKey
+from conversations.protocol import build_ping, dumps
 
 logger = logging.getLogger(__name__)
-
-
-def _opens_parts(item: ingest.Item) -> bool:
-    """Whether `item` is a part of an rrweb batch whose later parts are still to come."""
-    payload = item.envelope.payload if item.envelope is not None else None
-    return isinstance(payload, ConversationEventRRWeb) and (
-        payload.data_part < payload.data_total_parts
-    )
-
 
 CLOSE_UNAUTHORISED = 4401
 CLOSE_TOO_MANY_REJECTED = 4429
@@ -42,16 +38,25 @@ def _key_from_scope(scope: dict) -> str:
     return (query.get("key") or [""])[0]
 
 
-class IngestConsumer(AsyncWebsocketConsumer):
-    """Accept frames from an authorised source and store them in groups.
+def _mark_used(key: IngestKey) -> None:
+    # Once a minute at most: every connection updating one shared row would serialise them.
+    stale = timezone.now() - timezone.timedelta(seconds=60)
+    IngestKey.objects.filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale)).filter(
+        pk=key.pk
+    ).update(last_used_at=timezone.now())
 
-    Frames are buffered and written in one transaction per group; a group is written when a
-    ping (or a check queue position) arrives, when it is full, or a moment after its first
-    frame. Groups are written one after another, so a ping is answered only once every frame
-    before it is committed. While a group is written the next one is already being read.
+
+class IngestConsumer(AsyncWebsocketConsumer):
+    """Accept frames from an authorised source and append them to the journal in groups.
+
+    A group is appended when a ping (or a check queue position) arrives, when it is full, or
+    a moment after its first frame. Groups are appended one after another, so a ping is
+    answered only once every frame before it is committed to the journal; workers apply
+    them to the archive a moment later. While a group is appended the next one is read.
     """
 
     async def connect(self) -> None:
+        embedded_worker_ensure()
         self.source = await database_sync_to_async(ingest_key_authenticate)(
             _key_from_scope(self.scope)
         )
@@ -59,84 +64,78 @@ class IngestConsumer(AsyncWebsocketConsumer):
         if self.source is None:
             await self.close(code=CLOSE_UNAUTHORISED)
             return
-        self.buffer: list[ingest.Item] = []
+        await database_sync_to_async(_mark_used)(self.source)
+        self.buffer: list[tuple] = []
         self.buffer_bytes = 0
         self.last_flush: asyncio.Task | None = None
         self.in_flight: deque[asyncio.Task] = deque()
         self.rejected_at: deque[float] = deque()
         self.timer: asyncio.TimerHandle | None = None
-        self.timer_delay = 0.0
         self.closing = False
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.source is None or self.closing:
             return
-        if text_data is not None:
-            item = ingest.item_from_text(text_data)
+        frame = journal.frame_read(
+            text_data, bytes_data, source_id=self.source.pk, received_at=timezone.now()
+        )
+        if frame.barrier is not None:
+            self._flush(reply=(frame.barrier, frame.conversation_uuid))
         else:
-            item = ingest.item_from_binary(bytes_data or b"")
-        self.buffer.append(item)
-        self.buffer_bytes += item.size
-        envelope = item.envelope
-        urgent = envelope is not None and envelope.type in ("ping", "check queue position")
-        if (
-            urgent
-            or len(self.buffer) >= conf.get("REPLAY_FLUSH_MAX_FRAMES")
-            or self.buffer_bytes >= conf.get("REPLAY_FLUSH_MAX_BYTES")
-        ):
-            self._flush()
-        else:
-            self._arm_timer(waiting_for_parts=_opens_parts(item))
+            self.buffer.append(frame.row)
+            self.buffer_bytes += frame.size
+            if frame.rejected:
+                self.rejected_at.append(time.monotonic())
+            if len(self.buffer) >= conf.get("REPLAY_FLUSH_MAX_FRAMES") or (
+                self.buffer_bytes >= conf.get("REPLAY_FLUSH_MAX_BYTES")
+            ):
+                self._flush()
+            elif self.timer is None:
+                delay = conf.get("REPLAY_FLUSH_DELAY")
+                self.timer = asyncio.get_running_loop().call_later(delay, self._flush)
         # Back-pressure: stop reading while two groups are already waiting for the database.
         while len(self.in_flight) > 2:
             await asyncio.wait([self.in_flight[0]])
 
-    def _arm_timer(self, *, waiting_for_parts: bool) -> None:
-        # A group cut between the parts of a batch stores them as pending parts and joins
-        # them later, several times the work of joining them in memory: while the newest
-        # frame is a part with more to come, wait a little longer for the rest.
-        delay = conf.get("REPLAY_FLUSH_DELAY") * (10 if waiting_for_parts else 1)
-        if self.timer is not None:
-            if self.timer_delay == delay:
-                return  # keep counting from the group's first frame
-            self.timer.cancel()
-        self.timer_delay = delay
-        self.timer = asyncio.get_running_loop().call_later(delay, self._flush)
-
-    def _flush(self) -> asyncio.Task | None:
+    def _flush(self, reply: tuple[str, str] | None = None) -> asyncio.Task | None:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
-        if not self.buffer:
+        if not self.buffer and reply is None:
             return self.last_flush
-        items, self.buffer, self.buffer_bytes = self.buffer, [], 0
-        task = asyncio.ensure_future(self._write(self.last_flush, items))
+        rows, self.buffer, self.buffer_bytes = self.buffer, [], 0
+        task = asyncio.ensure_future(self._write(self.last_flush, rows, reply))
         self.last_flush = task
         self.in_flight.append(task)
         task.add_done_callback(self.in_flight.remove)
         return task
 
-    async def _write(self, previous: asyncio.Task | None, items: list[ingest.Item]) -> bool:
+    async def _write(
+        self, previous: asyncio.Task | None, rows: list[tuple], reply: tuple[str, str] | None
+    ) -> bool:
         if previous is not None and not await previous:
             return False
         if self.closing:
             return False
         try:
-            outcomes = await group_writer().submit(items, source=self.source)
-        except Exception:  # the boundary: nothing of this group is committed
+            if rows:
+                await journal.journal_writer().append(rows)
+            if reply is not None:
+                await self.send(text_data=dumps(await self._answer(*reply)))
+        except Exception:  # the boundary: nothing of this group is known to be committed
             # Close without answering its ping, so the client keeps the frames and sends
             # them again.
-            logger.exception("failure while storing frames; closing with 1011")
+            logger.exception("failure while appending frames to the journal; closing with 1011")
             self.closing = True
             await self.close(code=CLOSE_SERVER_ERROR)
             return False
-        for outcome in outcomes:
-            if outcome.reply is not None:
-                await self.send(text_data=dumps(outcome.reply))
-            if outcome.status == ingest.REJECTED:
-                self.rejected_at.append(time.monotonic())
         await self._check_flood()
         return True
+
+    async def _answer(self, barrier: str, conversation_uuid: str) -> dict:
+        if barrier == journal.PING:
+            return build_ping()
+        return await database_sync_to_async(queue_position_for)(conversation_uuid)
 
     async def _check_flood(self) -> None:
         window = conf.get("REPLAY_REJECT_WINDOW")
@@ -157,13 +156,13 @@ class IngestConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if getattr(self, "source", None) is None:
             return
-        # Frames already received are stored even though no ping will acknowledge them.
+        # Frames already received are kept even though no ping will acknowledge them.
         last = self._flush()
         if last is not None:
             try:
                 await last
             except Exception:  # the boundary: log, the frames are for the client to re-send
-                logger.exception("failed to store frames of a closed connection")
+                logger.exception("failed to append frames of a closed connection")
 
 
 def _may_watch(user) -> bool:

@@ -11,11 +11,22 @@ django_application = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from conversations.ingest.worker import embedded_worker_ensure  # noqa: E402
 from conversations.routing import websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter(
+router = ProtocolTypeRouter(
     {
         "http": ASGIStaticFilesHandler(django_application),
         "websocket": URLRouter(websocket_urlpatterns),
     }
 )
+
+
+async def application(scope, receive, send):
+    """The router, with the embedded ingest worker started on the server's event loop.
+
+    Started by the first request or socket rather than at import, since the loop runs
+    only then; a restarted server thus drains what its journal holds on first contact.
+    """
+    embedded_worker_ensure()
+    return await router(scope, receive, send)

@@ -163,6 +163,10 @@ for _name in (
     "REPLAY_RETENTION_DAYS",
     "REPLAY_PACK_IDLE",
     "REPLAY_PACK_INTERVAL",
+    "REPLAY_WORKER_MAX_ENTRIES",
+    "REPLAY_HEALTH_MAX_LAG",
 ):
     if os.environ.get(_name):
         globals()[_name] = int(os.environ[_name])
+if os.environ.get("REPLAY_EMBEDDED_WORKER") is not None:
+    REPLAY_EMBEDDED_WORKER = env_bool("REPLAY_EMBEDDED_WORKER")

@@ -19,6 +19,41 @@ def require(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+@pytest.fixture(autouse=True)
+def _no_embedded_worker(settings):
+    """In this process, tests apply the journal themselves (`drain`), when they choose.
+
+    Daphne processes started by tests run their embedded worker as in production.
+    """
+    settings.REPLAY_EMBEDDED_WORKER = False
+
+
+@pytest.fixture
+def drain():
+    """Apply everything the journal holds, as a worker would: `await drain()`."""
+    from channels.db import database_sync_to_async
+
+    from conversations.ingest.worker import journal_drain
+
+    async def run() -> int:
+        return await database_sync_to_async(journal_drain)()
+
+    return run
+
+
+def journal_applied(timeout: float = 20) -> None:
+    """Wait until another process's workers have applied the whole journal."""
+    import time
+
+    from conversations.models import JournalEntry
+
+    deadline = time.monotonic() + timeout
+    while JournalEntry.objects.exists():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the journal was not applied within {timeout:g} s")
+        time.sleep(0.02)
+
+
 @pytest.fixture
 def source(db):
     """An ingest key and its raw value."""

@@ -5,10 +5,10 @@ import json
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.test import override_settings
 
-from conversations.models import Message, RejectedFrame, RRWebBatch
+from conversations.models import JournalEntry, Message, RejectedFrame, RRWebBatch
 from replay.asgi import application
 from tests import factories as f
 
@@ -69,7 +69,7 @@ async def test_key_in_query_or_bearer_header_is_accepted_and_ping_answered(sourc
     await comm.disconnect()
 
 
-async def test_ping_is_answered_only_after_everything_before_it_is_stored(source):
+async def test_ping_is_answered_only_after_everything_before_it_is_in_the_journal(source, drain):
     uuid = f.new_uuid()
     comm = communicator(key=source.raw_key)
     await comm.connect()
@@ -77,9 +77,13 @@ async def test_ping_is_answered_only_after_everything_before_it_is_stored(source
     for n in range(20):
         await comm.send_to(text_data=f.dumps(f.message(uuid, f"message {n}")))
     assert await ping(comm) == {"type": "ping"}
-    # The answer came: everything is committed and visible from another connection.
+    # The answer came: every frame is committed to the journal, visible from another
+    # connection, and a worker applies all of them to the archive.
+    assert await count(JournalEntry) == 21
+    assert await drain() == 21
     assert await count(Message) == 20
     assert await count(RRWebBatch) == 1
+    assert await count(JournalEntry) == 0
     await comm.disconnect()
 
 
@@ -100,7 +104,7 @@ async def test_check_queue_position_is_answered_with_a_queue_position_event(sour
     await comm.disconnect()
 
 
-async def test_bad_frames_are_kept_and_the_connection_goes_on(source):
+async def test_bad_frames_are_kept_and_the_connection_goes_on(source, drain):
     uuid = f.new_uuid()
     comm = communicator(key=source.raw_key)
     await comm.connect()
@@ -111,33 +115,36 @@ async def test_bad_frames_are_kept_and_the_connection_goes_on(source):
     )
     await comm.send_to(text_data=f.dumps(f.message(uuid, "still here")))
     assert await ping(comm) == {"type": "ping"}
+    await drain()
     assert await count(RejectedFrame) == 3
     assert await count(Message) == 1
     await comm.disconnect()
 
 
 @override_settings(REPLAY_REJECT_LIMIT=5)
-async def test_a_source_flooding_bad_frames_is_cut_off_with_4429_and_its_frames_kept(source):
+async def test_a_source_flooding_bad_frames_is_cut_off_with_4429_and_its_frames_kept(source, drain):
     comm = communicator(key=source.raw_key)
     await comm.connect()
     for n in range(5):
         await comm.send_to(text_data=f"not json {n}")
     await comm.send_to(text_data='{"type":"ping"}')
-    # The ping is answered (the bad frames are stored as rejected), then the door closes.
+    # The ping is answered (the bad frames are in the journal), then the door closes.
     assert json.loads(await comm.receive_from(timeout=5)) == {"type": "ping"}
     output = await comm.receive_output(timeout=5)
     assert output["type"] == "websocket.close" and output["code"] == 4429
+    await drain()
     assert await count(RejectedFrame) == 5
     await comm.disconnect()
 
 
-async def test_frames_sent_without_a_ping_are_stored_when_the_connection_closes(source):
+async def test_frames_sent_without_a_ping_are_stored_when_the_connection_closes(source, drain):
     uuid = f.new_uuid()
     comm = communicator(key=source.raw_key)
     await comm.connect()
     for n in range(3):
         await comm.send_to(text_data=f.dumps(f.message(uuid, f"m{n}")))
     await comm.disconnect()
+    await drain()
     assert await count(Message) == 3
 
 
@@ -146,12 +153,12 @@ def _rename_table(old: str, new: str) -> None:
         cursor.execute(f"ALTER TABLE {old} RENAME TO {new}")
 
 
-async def test_database_failure_closes_with_1011_without_answering_and_resend_stores(source):
+async def test_journal_failure_closes_with_1011_without_answering_and_resend_stores(source, drain):
     uuid = f.new_uuid()
     frame = f.dumps(f.rrweb_frame(uuid, 0, f.rrweb_events(), kind="init"))
     comm = communicator(key=source.raw_key)
     await comm.connect()
-    await database_sync_to_async(_rename_table)("conversations_rrwebbatch", "rrweb_away")
+    await database_sync_to_async(_rename_table)("conversations_journalentry", "journal_away")
     try:
         await comm.send_to(text_data=f.dumps(f.message(uuid, "in the same group")))
         await comm.send_to(text_data=frame)
@@ -159,15 +166,38 @@ async def test_database_failure_closes_with_1011_without_answering_and_resend_st
         output = await comm.receive_output(timeout=5)
         assert output == {"type": "websocket.close", "code": 1011} or output.get("code") == 1011
     finally:
-        await database_sync_to_async(_rename_table)("rrweb_away", "conversations_rrwebbatch")
+        await database_sync_to_async(_rename_table)("journal_away", "conversations_journalentry")
     await comm.disconnect()
     # Nothing of the failed group was committed: not even the message before the batch.
-    assert await count(Message) == 0
+    assert await count(JournalEntry) == 0
 
     comm = communicator(key=source.raw_key)
     await comm.connect()
     await comm.send_to(text_data=f.dumps(f.message(uuid, "in the same group")))
     await comm.send_to(text_data=frame)
     assert await ping(comm) == {"type": "ping"}
+    await drain()
     assert await count(RRWebBatch) == 1 and await count(Message) == 1
     await comm.disconnect()
+
+
+async def test_an_archive_failure_keeps_frames_in_the_journal_until_the_archive_is_back(
+    source, drain
+):
+    uuid = f.new_uuid()
+    comm = communicator(key=source.raw_key)
+    await comm.connect()
+    await comm.send_to(text_data=f.dumps(f.message(uuid, "before the outage")))
+    await comm.send_to(text_data=f.dumps(f.rrweb_frame(uuid, 0, f.rrweb_events(), kind="init")))
+    assert await ping(comm) == {"type": "ping"}
+    await comm.disconnect()
+    await database_sync_to_async(_rename_table)("conversations_rrwebbatch", "rrweb_away")
+    try:
+        with pytest.raises(DatabaseError):
+            await drain()
+    finally:
+        await database_sync_to_async(_rename_table)("rrweb_away", "conversations_rrwebbatch")
+    # Nothing was lost or kept aside: the frames wait in the journal, then apply.
+    assert await count(JournalEntry) == 2 and await count(RejectedFrame) == 0
+    assert await drain() == 2
+    assert await count(RRWebBatch) == 1 and await count(Message) == 1

@@ -9,6 +9,7 @@ from websockets.exceptions import ConnectionClosed
 
 from conversations.models import Conversation, RRWebBatch
 from tests import factories as f
+from tests.conftest import journal_applied
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -41,6 +42,7 @@ async def test_a_whole_conversation_streamed_over_daphne_reads_back_exactly(
         for frame in frames:
             await ws.send(f.dumps(frame))
         assert await _ping(ws) == {"type": "ping"}
+    await asyncio.to_thread(journal_applied)
 
     def recording() -> dict:
         response = staff_client.get(f"/api/conversations/{uuid}/recording/")
@@ -72,6 +74,7 @@ async def test_parts_of_one_batch_over_two_connections_are_joined(daphne_server,
         assert await _ping(one) == {"type": "ping"}
         await two.send(f.dumps(parts[0]))
         assert await _ping(two) == {"type": "ping"}
+    await asyncio.to_thread(journal_applied)
 
     def stored() -> tuple[int, int]:
         conversation = Conversation.objects.get(uuid=uuid)

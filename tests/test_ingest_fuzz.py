@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conversations import ingest
+from conversations.ingest.worker import journal_drain
 from conversations.models import RejectedFrame
 from conversations.protocol import ProtocolError, parse_frame
 from replay.asgi import application
@@ -120,5 +121,6 @@ def test_the_ingest_socket_survives_any_frames_and_still_answers_ping(source, te
 
     before = RejectedFrame.objects.count()
     assert stream() == {"type": "ping"}
+    journal_drain()
     unparsable = sum(not _parses(text) for text in texts)
     assert RejectedFrame.objects.count() - before >= unparsable

@@ -142,14 +142,17 @@ def test_an_archive_is_the_same_before_and_after_packing():
 
 @pytest.mark.django_db(transaction=True)
 @override_settings(REPLAY_PACK_INTERVAL=0.001, REPLAY_PACK_IDLE=0)
-async def test_the_ingest_process_packs_finished_page_loads_by_itself(source):
+async def test_the_ingest_worker_packs_finished_page_loads_by_itself(source):
     import asyncio
 
     from asgiref.sync import sync_to_async
     from channels.testing import WebsocketCommunicator
 
+    from conversations.ingest.worker import Worker
     from replay.asgi import application
 
+    stop = asyncio.Event()
+    worker = asyncio.ensure_future(Worker().run(stop=stop))
     uuid = f.new_uuid()
     comm = WebsocketCommunicator(application, f"/ws/ingest/?key={source.raw_key}")
     await comm.connect()
@@ -170,4 +173,6 @@ async def test_the_ingest_process_packs_finished_page_loads_by_itself(source):
             break
         await asyncio.sleep(0.1)
     await comm.disconnect()
+    stop.set()
+    await worker
     assert await count() == 1

@@ -1,0 +1,259 @@
+"""The journal: every frame is durably appended here before its ping is answered.
+
+The ingest socket reads only what it must from a frame (is it a ping or a check queue
+position, and which conversation is it for) and appends it, as bytes, to the journal table
+in group commits: one writer per process takes whatever every connection has queued and
+inserts it with one statement in one transaction. A ping is answered once every frame sent
+before it on that connection is committed there. Workers (worker.py) apply journal entries
+to the archive afterwards, per conversation and in journal order, and delete them.
+
+An append touches nothing but the journal table, and nothing in a frame can make it fail:
+the frame is stored as bytes and the conversation key is sanitised, so one sender's frame
+can never roll back another connection's group.
+"""
+
+import asyncio
+import json
+import re
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+
+from asgiref.sync import sync_to_async
+from django.db import close_old_connections, connection, transaction
+
+from conversations import conf
+from conversations.models import JournalEntry, RejectedFrame
+from conversations.protocol import ProtocolError, parse_frame
+
+PING = "ping"
+CHECK_QUEUE_POSITION = "check queue position"
+BARRIERS = (PING, CHECK_QUEUE_POSITION)
+
+# Workers wait on this PostgreSQL channel between rounds; each append notifies it.
+NOTIFY_CHANNEL = "replay_journal"
+
+# The key entries are claimed by: a conversation uuid as real clients send them. Anything
+# else (markup, slashes, control characters, 10 KB strings) shares the key "", and the
+# worker rejects those frames with the protocol's reason.
+_SAFE_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,99}")
+_UUID_IN_TEXT = re.compile(r'"conversation_uuid"\s*:\s*"([^"\\]{1,100})"')
+# Frames up to this size are parsed whole (microseconds); larger ones are only scanned.
+_SMALL_FRAME = 4096
+
+
+def conversation_key(uuid: object) -> str:
+    """The journal key for a conversation uuid: the uuid itself when it is safe, else ""."""
+    if isinstance(uuid, str) and _SAFE_KEY.fullmatch(uuid):
+        return uuid
+    return ""
+
+
+@dataclass(slots=True)
+class Frame:
+    """What the socket read of one frame: a barrier to answer, or an entry to append."""
+
+    size: int
+    barrier: str | None = None  # PING or CHECK_QUEUE_POSITION
+    conversation_uuid: str = ""
+    row: tuple | None = None  # the journal row, for every frame that is not a barrier
+    rejected: bool = False  # the socket already knows the frame is to be kept aside
+
+
+def _row(
+    *,
+    key: str,
+    source_id: int | None,
+    received_at: datetime,
+    data: bytes,
+    binary: bool,
+    size: int,
+    reject_kind: str = "",
+    reject_reason: str = "",
+) -> tuple:
+    return (key, source_id, received_at, data, binary, size, reject_kind, reject_reason)
+
+
+def frame_read(
+    text: str | None, data: bytes | None, *, source_id: int | None, received_at: datetime
+) -> Frame:
+    """Read what the socket needs from a frame; build its journal row unless it is a barrier."""
+    if text is None:
+        payload = data or b""
+        keep = conf.get("REPLAY_REJECTED_KEEP_BYTES")
+        row = _row(
+            key="",
+            source_id=source_id,
+            received_at=received_at,
+            data=payload[:keep],
+            binary=True,
+            size=len(payload),
+            reject_kind=RejectedFrame.Kind.BINARY,
+            reject_reason="binary frames are not part of the protocol: "
+            "send each envelope as JSON text",
+        )
+        return Frame(size=len(payload), row=row, rejected=True)
+    # Frames are mostly ASCII (JSON escapes the rest): then the length is the byte count,
+    # known without copying the frame to encode it.
+    size = len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+    max_bytes = conf.get("REPLAY_MAX_FRAME_BYTES")
+    if size > max_bytes:
+        keep = conf.get("REPLAY_REJECTED_KEEP_BYTES")
+        match = _UUID_IN_TEXT.search(text, 0, 4096)
+        row = _row(
+            key=conversation_key(match.group(1) if match else None),
+            source_id=source_id,
+            received_at=received_at,
+            data=text[:keep].encode("utf-8", "surrogatepass")[:keep],
+            binary=False,
+            size=size,
+            reject_kind=RejectedFrame.Kind.TOO_LARGE,
+            reject_reason=f"frame is {size} bytes, over the limit of {max_bytes} bytes",
+        )
+        return Frame(size=size, row=row, rejected=True)
+    reject_reason = ""
+    if size <= _SMALL_FRAME:
+        try:
+            value = json.loads(text)
+        except (ValueError, RecursionError) as exc:
+            value, reject_reason = None, f"not valid JSON: {exc}"
+        if value is not None and not isinstance(value, dict):
+            reject_reason = f"the frame must be a JSON object, not {type(value).__name__}"
+        uuid = value.get("conversation_uuid") if isinstance(value, dict) else None
+        if isinstance(value, dict) and value.get("type") in BARRIERS:
+            try:
+                envelope = parse_frame(text)
+            except ProtocolError:
+                envelope = None  # the worker rejects it with the protocol's reason
+            if envelope is not None and envelope.type in BARRIERS:
+                return Frame(size=size, barrier=envelope.type, conversation_uuid=uuid or "")
+    else:
+        stripped = text.strip()
+        if not (stripped.startswith("{") and stripped.endswith("}")):
+            reject_reason = "not valid JSON: a frame must be one JSON object"
+        match = _UUID_IN_TEXT.search(text)
+        uuid = match.group(1) if match else None
+    row = _row(
+        key=conversation_key(uuid),
+        source_id=source_id,
+        received_at=received_at,
+        data=text.encode("utf-8", "surrogatepass"),
+        binary=False,
+        size=size,
+        reject_kind=RejectedFrame.Kind.INVALID if reject_reason else "",
+        reject_reason=reject_reason,
+    )
+    return Frame(size=size, row=row, rejected=bool(reject_reason))
+
+
+_COLUMNS = (
+    "conversation_key",
+    "source_id",
+    "received_at",
+    "data",
+    "binary",
+    "size",
+    "reject_kind",
+    "reject_reason",
+)
+
+
+def journal_append(rows: list[tuple]) -> None:
+    """Append rows to the journal in one transaction; raise DatabaseError if that failed."""
+    if not rows:
+        return
+    adapt = connection.ops.adapt_datetimefield_value
+    params = [(k, s, adapt(at), d, b, n, rk, rr) for k, s, at, d, b, n, rk, rr in rows]
+    quote = connection.ops.quote_name
+    sql = "INSERT INTO {} ({}) VALUES ({})".format(
+        quote(JournalEntry._meta.db_table),
+        ", ".join(quote(column) for column in _COLUMNS),
+        ", ".join(["%s"] * len(_COLUMNS)),
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.executemany(sql, params)
+        if connection.vendor == "postgresql":
+            cursor.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+
+
+# The journal writer has a thread (and so a database connection) of its own: on the thread
+# Django's sync_to_async shares, every frame's dispatch would queue behind the commit.
+_APPEND_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal-append")
+
+
+def _append_in_thread(rows: list[tuple]) -> None:
+    close_old_connections()
+    try:
+        journal_append(rows)
+    finally:
+        close_old_connections()
+
+
+journal_append_async = sync_to_async(
+    _append_in_thread, thread_sensitive=False, executor=_APPEND_THREAD
+)
+
+
+@dataclass(slots=True)
+class _Submission:
+    rows: list[tuple]
+    future: asyncio.Future
+
+
+class JournalWriter:
+    """Group commit for one event loop: append() returns once the rows are committed.
+
+    Each commit waits for the disk; one transaction per connection's group would let fifty
+    connections each wait their turn. This writer takes whatever groups are queued, from
+    every connection, and appends them in one transaction.
+    """
+
+    def __init__(self) -> None:
+        self.queue: list[_Submission] = []
+        self.task: asyncio.Task | None = None
+        self.appended: list[Callable[[], None]] = []  # told after each commit (workers)
+
+    async def append(self, rows: list[tuple]) -> None:
+        """Append rows (from one connection, in order); raise DatabaseError if that failed."""
+        future = asyncio.get_running_loop().create_future()
+        self.queue.append(_Submission(rows, future))
+        if self.task is None or self.task.done():
+            self.task = asyncio.ensure_future(self._run())
+        await future
+
+    async def _run(self) -> None:
+        limit = conf.get("REPLAY_FLUSH_MAX_FRAMES") * 5
+        while self.queue:
+            taken: list[_Submission] = []
+            count = 0
+            while self.queue and (not taken or count + len(self.queue[0].rows) <= limit):
+                submission = self.queue.pop(0)
+                taken.append(submission)
+                count += len(submission.rows)
+            try:
+                await journal_append_async([row for s in taken for row in s.rows])
+            except Exception as exc:  # every connection in this transaction hears of it
+                for submission in taken:
+                    if not submission.future.done():
+                        submission.future.set_exception(exc)
+                continue
+            for listener in self.appended:
+                listener()
+            for submission in taken:
+                if not submission.future.done():
+                    submission.future.set_result(None)
+
+
+_writers: dict[asyncio.AbstractEventLoop, JournalWriter] = {}
+
+
+def journal_writer() -> JournalWriter:
+    """The journal writer of the running event loop."""
+    loop = asyncio.get_running_loop()
+    writer = _writers.get(loop)
+    if writer is None:
+        for stale in [other for other in _writers if other.is_closed()]:
+            del _writers[stale]
+        writer = _writers[loop] = JournalWriter()
+    return writer

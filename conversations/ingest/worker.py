@@ -1,0 +1,313 @@
+"""Workers: apply journal entries to the archive, per conversation and in journal order.
+
+A round claims the conversations at the head of the journal, applies their entries in one
+transaction (each frame in its own savepoint, as apply.py does) and deletes them in the same
+transaction: an entry is applied exactly once, or not at all and stays for the next round,
+whichever worker takes it. On PostgreSQL, conversations are claimed with transaction-scoped
+advisory locks taken without waiting, so many workers run side by side and never apply the
+same conversation at once; a worker killed mid-round releases its locks with its connection,
+and another applies the entries again from the start. On SQLite, writers are serialised by
+the database itself, and one worker is all it takes.
+
+A round that fails for anything but a lost connection is retried entry by entry: an entry
+that fails while its neighbours pass is kept aside as a rejected frame with the error, so
+one poisonous frame never holds up the rest.
+"""
+
+import asyncio
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from asgiref.sync import sync_to_async
+from django.db import (
+    DatabaseError,
+    InterfaceError,
+    OperationalError,
+    ProgrammingError,
+    close_old_connections,
+    connection,
+    transaction,
+)
+
+from conversations import conf
+from conversations.ingest.apply import items_store
+from conversations.ingest.items import Context, Item, item_from_text
+from conversations.ingest.journal import NOTIFY_CHANNEL, journal_writer
+from conversations.ingest.parts import pending_expire
+from conversations.ingest.rejections import guess_uuid, reject
+from conversations.live import live_notify_async
+from conversations.models import IngestKey, JournalEntry, RejectedFrame
+from conversations.packing import recordings_pack
+
+logger = logging.getLogger(__name__)
+
+# The first key of PostgreSQL's two-key advisory locks, so ours never meet another app's.
+LOCK_CLASS = 0x5250  # "RP"
+_COLUMNS = (
+    "id",
+    "conversation_key",
+    "source_id",
+    "received_at",
+    "data",
+    "binary",
+    "size",
+    "reject_kind",
+    "reject_reason",
+)
+
+
+@dataclass
+class Round:
+    """What one round applied, and the live updates it owes staff pages."""
+
+    applied: int = 0
+    notifications: list[tuple[str, dict]] = field(default_factory=list)
+
+
+def _claim(*, max_entries: int, max_bytes: int) -> list[int]:
+    """Inside a transaction: the ids of the entries this round may apply, in journal order."""
+    heads = JournalEntry.objects.order_by("id").values_list("id", "conversation_key", "size")
+    if connection.vendor == "postgresql":
+        keys: list[str] = []
+        for _, key, _ in heads[: max_entries * 4]:
+            if key not in keys:
+                keys.append(key)
+        held = []
+        with connection.cursor() as cursor:
+            for key in keys:
+                cursor.execute(
+                    "SELECT pg_try_advisory_xact_lock(%s, hashtext(%s))", [LOCK_CLASS, key]
+                )
+                if cursor.fetchone()[0]:
+                    held.append(key)
+                if len(held) >= 32:
+                    break
+        if not held:
+            return []
+        heads = heads.filter(conversation_key__in=held)
+    ids, total = [], 0
+    for entry_id, _, size in heads[:max_entries]:
+        if ids and total + size > max_bytes:
+            break
+        ids.append(entry_id)
+        total += size
+    return ids
+
+
+def _items(rows: list[tuple], sources: dict[int, IngestKey]) -> list[Item]:
+    items = []
+    for _, _, source_id, received_at, data, binary, size, reject_kind, reason in rows:
+        data = bytes(data)
+        if reject_kind:
+            text = None if binary else data.decode("utf-8", "surrogatepass")
+            item = Item(
+                text=text,
+                binary=data if binary else None,
+                received_at=received_at,
+                size=size,
+                reject_kind=reject_kind,
+                reject_reason=reason,
+            )
+        else:
+            item = item_from_text(data.decode("utf-8", "surrogatepass"), received_at=received_at)
+        item.source = sources.get(source_id)
+        items.append(item)
+    return items
+
+
+def _sources(rows: list[tuple]) -> dict[int, IngestKey]:
+    ids = {row[2] for row in rows if row[2] is not None}
+    return IngestKey.objects.in_bulk(ids) if ids else {}
+
+
+def _apply(ids: list[int] | None) -> Round:
+    """One transaction: claim (or re-claim `ids`), apply, delete."""
+    with transaction.atomic():
+        if ids is None:
+            ids = _claim(
+                max_entries=conf.get("REPLAY_WORKER_MAX_ENTRIES"),
+                max_bytes=conf.get("REPLAY_WORKER_MAX_BYTES"),
+            )
+        elif connection.vendor == "postgresql":
+            keys = set(
+                JournalEntry.objects.filter(id__in=ids).values_list("conversation_key", flat=True)
+            )
+            with connection.cursor() as cursor:
+                for key in sorted(keys):
+                    cursor.execute(
+                        "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [LOCK_CLASS, key]
+                    )
+        rows = list(JournalEntry.objects.filter(id__in=ids).order_by("id").values_list(*_COLUMNS))
+        if not rows:
+            return Round()
+        outcomes, notifications = items_store(_items(rows, _sources(rows)), source=None)
+        JournalEntry.objects.filter(id__in=[row[0] for row in rows]).delete()
+    return Round(applied=len(rows), notifications=notifications)
+
+
+def _outage(exc: DatabaseError) -> bool:
+    """Whether the database, not a frame, is at fault: a lost connection, a missing table."""
+    if isinstance(exc, OperationalError | InterfaceError | ProgrammingError):
+        return True
+    return not connection.is_usable()
+
+
+def _keep_aside(entry_id: int, exc: Exception) -> None:
+    """Move an entry that fails on its own to the rejected frames, with the error."""
+    with transaction.atomic():
+        rows = list(JournalEntry.objects.filter(id=entry_id).values_list(*_COLUMNS))
+        if not rows:
+            return
+        (item,) = _items(rows, _sources(rows))
+        reason = f"server error while storing this frame: {type(exc).__name__}: {exc}"
+        uuid = item.envelope.conversation_uuid if item.envelope else guess_uuid(item.text)
+        ctx = Context(source=item.source)
+        reject(item, ctx, kind=RejectedFrame.Kind.ERROR, reason=reason.strip(), uuid=uuid)
+        JournalEntry.objects.filter(id=entry_id).delete()
+
+
+def journal_apply_round() -> Round:
+    """Apply what this worker can claim at the head of the journal.
+
+    Raises DatabaseError when the database cannot be used (the caller waits and retries).
+    """
+    try:
+        return _apply(None)
+    except DatabaseError as exc:
+        if _outage(exc):
+            raise
+        logger.warning("a journal round failed (%s); applying its entries one by one", exc)
+    with transaction.atomic():
+        ids = _claim(max_entries=conf.get("REPLAY_WORKER_MAX_ENTRIES"), max_bytes=1 << 62)
+    done = Round()
+    failed: list[tuple[int, Exception]] = []
+    for entry_id in ids:
+        try:
+            one = _apply([entry_id])
+        except DatabaseError as exc:
+            if _outage(exc):
+                raise
+            failed.append((entry_id, exc))
+            continue
+        done.applied += one.applied
+        done.notifications += one.notifications
+    if failed and not done.applied:
+        raise failed[0][1]  # nothing passes: the database is at fault, not the frames
+    for entry_id, exc in failed:
+        logger.error("journal entry %s fails on its own; kept as rejected: %s", entry_id, exc)
+        _keep_aside(entry_id, exc)
+        done.applied += 1
+    return done
+
+
+def journal_drain() -> int:
+    """Apply the whole journal from this thread (tests, commands); return how many entries."""
+    from conversations.live import live_notify
+
+    total = 0
+    while True:
+        applied = journal_apply_round()
+        live_notify(applied.notifications)
+        if not applied.applied:
+            return total
+        total += applied.applied
+
+
+def journal_lag() -> tuple[int, datetime | None]:
+    """How many entries wait in the journal, and when the oldest was received."""
+    oldest = JournalEntry.objects.order_by("id").values_list("received_at", flat=True).first()
+    return JournalEntry.objects.count(), oldest
+
+
+def _maintain() -> None:
+    """Expire incomplete batches and pack finished page loads: once per interval, per worker."""
+    try:
+        pending_expire()
+        recordings_pack(limit=50)
+    except Exception:  # both are housekeeping: a failure leaves things as they were
+        logger.exception("journal maintenance failed; will try again")
+
+
+class Worker:
+    """Apply the journal until stopped: embedded in a server process, or on its own."""
+
+    def __init__(self) -> None:
+        # One thread, so one database connection, kept between rounds.
+        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-worker")
+        self.wakeup = asyncio.Event()
+        self.listening_on: object = None
+        self.maintained_at = time.monotonic()
+
+    def wake(self) -> None:
+        self.wakeup.set()
+
+    async def _in_thread(self, function, *args):
+        return await sync_to_async(function, thread_sensitive=False, executor=self.thread)(*args)
+
+    def _round(self) -> Round:
+        close_old_connections()
+        applied = journal_apply_round()
+        interval = conf.get("REPLAY_PACK_INTERVAL")
+        if interval and time.monotonic() - self.maintained_at >= interval:
+            self.maintained_at = time.monotonic()
+            _maintain()
+        return applied
+
+    def _wait_for_appends(self, timeout: float) -> None:
+        """Block on PostgreSQL's notification of an append, or for `timeout` seconds."""
+        if connection.vendor != "postgresql":
+            time.sleep(timeout)
+            return
+        connection.ensure_connection()
+        raw = connection.connection
+        if self.listening_on is not raw:
+            with connection.cursor() as cursor:
+                cursor.execute(f"LISTEN {NOTIFY_CHANNEL}")
+            self.listening_on = raw
+        for _ in raw.notifies(timeout=timeout, stop_after=1):
+            pass
+
+    async def run(self, *, stop: asyncio.Event | None = None, listen: bool = False) -> None:
+        """Rounds until `stop` is set; between rounds, wait for an append to be announced."""
+        stop = stop or asyncio.Event()
+        failures = 0
+        while not stop.is_set():
+            try:
+                applied = await self._in_thread(self._round)
+            except Exception:  # the boundary: the entries stay in the journal for next time
+                failures += 1
+                logger.exception("journal round failed; retrying (attempt %d)", failures)
+                await asyncio.sleep(min(5.0, 0.1 * 2**failures))
+                continue
+            failures = 0
+            await live_notify_async(applied.notifications)
+            if applied.applied:
+                continue
+            idle = conf.get("REPLAY_WORKER_IDLE_WAIT")
+            self.wakeup.clear()
+            if listen:
+                await self._in_thread(self._wait_for_appends, idle)
+            else:
+                try:
+                    await asyncio.wait_for(self.wakeup.wait(), idle)
+                except TimeoutError:
+                    pass
+
+
+_embedded: dict[asyncio.AbstractEventLoop, asyncio.Task] = {}
+
+
+def embedded_worker_ensure() -> None:
+    """Run one worker beside this server process's sockets, unless settings say otherwise."""
+    if not conf.get("REPLAY_EMBEDDED_WORKER"):
+        return
+    loop = asyncio.get_running_loop()
+    task = _embedded.get(loop)
+    if task is not None and not task.done():
+        return
+    worker = Worker()
+    journal_writer().appended.append(worker.wake)
+    _embedded[loop] = loop.create_task(worker.run())

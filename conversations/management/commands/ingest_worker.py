@@ -1,0 +1,24 @@
+import asyncio
+
+from django.core.management.base import BaseCommand
+
+from conversations.ingest.worker import Worker, journal_drain
+
+
+class Command(BaseCommand):
+    help = "Apply the ingest journal to the archive until stopped (run one per core)."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--drain", action="store_true", help="Apply what is in the journal, then exit."
+        )
+
+    def handle(self, *args, drain: bool = False, **options) -> None:
+        if drain:
+            self.stdout.write(f"Applied {journal_drain()} journal entries.")
+            return
+        self.stdout.write("Applying the ingest journal; stop with Ctrl-C.")
+        try:
+            asyncio.run(Worker().run(listen=True))
+        except KeyboardInterrupt:
+            pass
