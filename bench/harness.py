@@ -95,6 +95,38 @@ class DaphneProcess:
                 self.process.kill()
 
 
+class WorkerProcess:
+    """A `manage.py ingest_worker` process, to start and kill like a server."""
+
+    def __init__(self, env: dict[str, str], *, log: Path | None = None) -> None:
+        self.env = env
+        self.log = log
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        output = open(self.log, "a") if self.log else subprocess.DEVNULL  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "ingest_worker"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=output,
+            stderr=output,
+        )
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
 def scratch_database() -> tuple[str, str, Callable[[], None]]:
     """A fresh, empty database for a benchmark: (its DATABASE_URL, a label, a cleanup).
 

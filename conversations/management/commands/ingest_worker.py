@@ -1,4 +1,5 @@
 import asyncio
+import signal
 
 from django.core.management.base import BaseCommand
 
@@ -17,8 +18,12 @@ class Command(BaseCommand):
         if drain:
             self.stdout.write(f"Applied {journal_drain()} journal entries.")
             return
-        self.stdout.write("Applying the ingest journal; stop with Ctrl-C.")
-        try:
-            asyncio.run(Worker().run(listen=True))
-        except KeyboardInterrupt:
-            pass
+        self.stdout.write("Applying the ingest journal; stop with Ctrl-C or SIGTERM.")
+        asyncio.run(self._run())
+
+    async def _run(self) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)  # finish the round, then stop
+        await Worker().run(stop=stop, listen=True)
