@@ -10,6 +10,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.routing import ProtocolTypeRouter
 
 from replay.asgi import application as project_application
+from replay.asgi import router
 
 
 class BareConsumer(AsyncWebsocketConsumer):
@@ -25,7 +26,7 @@ class BareConsumer(AsyncWebsocketConsumer):
 
 
 bare = BareConsumer.as_asgi()
-project_websocket = project_application.application_mapping["websocket"]
+project_websocket = router.application_mapping["websocket"]
 
 
 async def websocket(scope: dict, receive, send) -> None:

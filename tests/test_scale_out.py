@@ -116,8 +116,11 @@ def conversation(batches: int = 6) -> tuple[str, list[list], list[str]]:
 
 def assert_exact(conversations: list[tuple[str, list[list], list[str]]]) -> None:
     """Every recording reads back exactly, each batch and message once, nothing kept aside."""
+    from django.db import close_old_connections
+
     from conversations.models import Conversation
 
+    close_old_connections()  # a connection from before a database restart is replaced
     journal_applied(timeout=60)
     for uuid, batches, messages in conversations:
         stored = Conversation.objects.get(uuid=uuid)
@@ -221,4 +224,56 @@ async def test_a_worker_killed_mid_round_leaves_its_entries_to_another(cluster, 
         pytest.fail("the first worker never got a fifth of the way through the journal")
     doomed.kill()
     survivor.start()
+    await asyncio.to_thread(assert_exact, conversations)
+
+
+def _restart_postgresql() -> None:
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    versions = sorted(Path("/etc/postgresql").glob("*/main"))
+    if not versions or shutil.which("pg_ctlcluster") is None or os.geteuid() != 0:
+        pytest.skip("restarting PostgreSQL needs pg_ctlcluster and root")
+    version = versions[-1].parent.name
+    subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart", "-m", "fast"],
+        check=True,
+        capture_output=True,
+    )
+
+
+async def test_postgresql_restarted_mid_stream_loses_nothing(cluster, source):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("restarts the PostgreSQL server")
+    running = cluster(fronts=2, workers=1)
+    urls = running.urls(source.raw_key)
+    conversations = [conversation(batches=10) for _ in range(8)]
+    halfway = asyncio.Event()
+    clients: list[ResendingClient] = []
+
+    async def stream(number: int, uuid: str, batches: list[list], messages: list[str]) -> None:
+        client = ResendingClient(urls, start=number)
+        clients.append(client)
+        for index, events in enumerate(batches):
+            frames = batch_parts(uuid, index, events, 2)
+            if index < len(messages):
+                frames.append(f.dumps(f.message(uuid, messages[index])))
+            if index == 3 and number == 0:
+                halfway.set()
+            await client.send(frames)
+            await asyncio.sleep(0.05)
+        await client.close()
+
+    async def restart() -> None:
+        await halfway.wait()
+        await asyncio.to_thread(_restart_postgresql)
+
+    await asyncio.gather(restart(), *(stream(n, *c) for n, c in enumerate(conversations)))
+    # The servers closed with 1011 rather than answer what they could not store.
+    codes = [code for client in clients for code in client.closed]
+    assert codes and set(codes) <= {1011, None}
+    connection.close()  # this process's connection did not survive the restart either
     await asyncio.to_thread(assert_exact, conversations)

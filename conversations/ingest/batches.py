@@ -19,7 +19,7 @@ from conversations.ingest.items import (
     conflict,
     sha256_text,
 )
-from conversations.ingest.sql import bump, extend, insert, table
+from conversations.ingest.sql import bump, extend, insert_many, table
 from conversations.models import Conversation, RecordingPack, RejectedFrame, RRWebBatch
 from conversations.protocol import ConversationEventRRWeb
 from conversations.selectors import batch_sha256, events_json_by_id, pack_batches
@@ -295,9 +295,24 @@ _BATCH_COLUMNS = (
 )
 
 
-def _batch_insert(values: dict) -> int:
-    """Insert one rrweb batch row and return its id."""
-    return insert(RRWebBatch, {column: values[column] for column in _BATCH_COLUMNS})
+def _batches_insert(rows: list[dict]) -> None:
+    """Insert batch rows of one conversation, in as few statements as their bases allow.
+
+    A row may take an earlier row of the same group as its compression base, and needs its
+    id: each statement ends with a full-snapshot row (a base), so bases are known in time.
+    """
+    statement: list[dict] = []
+    for number, row in enumerate(rows):
+        statement.append(row)
+        if row["full_snapshots"] or number == len(rows) - 1:
+            for pending in statement:
+                if pending["base_row"] is not None:
+                    pending["base_id"] = pending["base_row"]["id"]
+            values = [{column: r[column] for column in _BATCH_COLUMNS} for r in statement]
+            ids = {index: id_ for id_, index in insert_many(RRWebBatch, values, key="event_index")}
+            for inserted in statement:
+                inserted["id"] = ids[inserted["event_index"]]
+            statement = []
 
 
 def _rrweb_bulk_apply(items: list[Item], ctx: Context) -> dict[int, Outcome]:
@@ -380,10 +395,7 @@ def _rrweb_bulk_apply(items: list[Item], ctx: Context) -> dict[int, Outcome]:
             continue
         try:
             with transaction.atomic():
-                for _, row in rows:
-                    if row["base_row"] is not None:
-                        row["base_id"] = row["base_row"]["id"]
-                    row["id"] = _batch_insert(row)
+                _batches_insert([row for _, row in rows])
         except IntegrityError:
             # Another connection stored one of these meanwhile: the per-frame path decides.
             ctx.restore(saved)

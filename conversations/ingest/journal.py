@@ -24,6 +24,7 @@ from asgiref.sync import sync_to_async
 from django.db import close_old_connections, connection, transaction
 
 from conversations import conf
+from conversations.ingest.sql import blob_cursor
 from conversations.models import JournalEntry, RejectedFrame
 from conversations.protocol import ProtocolError, parse_frame
 
@@ -171,7 +172,7 @@ def journal_append(rows: list[tuple]) -> None:
         ", ".join(quote(column) for column in _COLUMNS),
         ", ".join(["%s"] * len(_COLUMNS)),
     )
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic(), blob_cursor() as cursor:
         cursor.executemany(sql, params)
         if connection.vendor == "postgresql":
             cursor.execute(f"NOTIFY {NOTIFY_CHANNEL}")
