@@ -51,6 +51,11 @@ class IngestConsumer(AsyncWebsocketConsumer):
     before it is committed. While a group is written the next one is already being read.
     """
 
+    # Nothing is ever sent to an ingest socket's channel: with a layer, each socket would hold
+    # a blocking channel-layer receive (a Redis connection's wait) for as long as it is open.
+    # No layer is configured under this alias, so get_channel_layer() gives None.
+    channel_layer_alias = "none"
+
     async def connect(self) -> None:
         self.source = await database_sync_to_async(ingest_key_authenticate)(
             _key_from_scope(self.scope)
