@@ -1,6 +1,8 @@
 """Shared fixtures. Services a test needs are required, not optional, when CI says so."""
 
 import os
+import time
+from collections.abc import Callable
 
 import pytest
 
@@ -17,6 +19,20 @@ def require(condition: bool, reason: str) -> None:
     if REQUIRE_SERVICES:
         pytest.fail(f"required service missing: {reason}")
     pytest.skip(reason)
+
+
+def poll[T](check: Callable[[], T], *, timeout: float = 10, what: str = "the condition") -> T:
+    """Call `check` until it returns something truthy, and return that; fail after `timeout` s.
+
+    A ping is answered once frames are safe, and they may be stored a moment later: tests wait
+    for what they sent to become visible instead of expecting it at once.
+    """
+    deadline = time.monotonic() + timeout
+    while not (result := check()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} did not happen within {timeout:g} s")
+        time.sleep(0.1)
+    return result
 
 
 @pytest.fixture
