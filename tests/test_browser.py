@@ -167,6 +167,22 @@ def _wait_for_player_at(page, epoch: int, tolerance: int = 300) -> None:
     )
 
 
+def send_order_confirmed(server: str, source, uuid: str, *, message: str) -> None:
+    """Send batch 4, a new page load ten minutes on, and `message`, as the shop's client would."""
+    from websockets.sync.client import connect
+
+    later = f.T0 + 10 * 60_000
+    events = page_events(later, "Order confirmed, thank you!", href="https://shop.example/done")
+    with connect(
+        f"ws://{server}/ws/ingest/",
+        additional_headers={"Authorization": f"Bearer {source.raw_key}"},
+    ) as ws:
+        ws.send(f.dumps(f.rrweb_frame(uuid, 4, events, kind="init")))
+        ws.send(f.dumps(f.message(uuid, message, epoch=later)))
+        ws.send('{"type":"ping"}')
+        assert json.loads(ws.recv(timeout=10)) == {"type": "ping"}
+
+
 def test_signing_in_shows_the_list_and_the_replay_shows_the_recorded_page(
     browser, daphne_server, staff_user
 ):
@@ -225,24 +241,13 @@ def test_clicking_a_transcript_item_moves_the_player_to_it_even_with_a_skewed_cl
 def test_a_batch_streamed_into_an_open_conversation_appears_without_reload(
     browser, daphne_server, staff_client, source
 ):
-    from websockets.sync.client import connect
-
     uuid = seed_conversation(closed=False)
     page = open_page(browser, daphne_server, staff_client)
     page.goto(f"http://{daphne_server}/conversations/{uuid}/")
     _wait_for_first_frame(page)
     page.wait_for_function("() => window.replayState.live === true")
     # A new page load whose timestamps are ten minutes ahead: it must show at once anyway.
-    later = f.T0 + 10 * 60_000
-    events = page_events(later, "Order confirmed, thank you!", href="https://shop.example/done")
-    with connect(
-        f"ws://{daphne_server}/ws/ingest/",
-        additional_headers={"Authorization": f"Bearer {source.raw_key}"},
-    ) as ws:
-        ws.send(f.dumps(f.rrweb_frame(uuid, 4, events, kind="init")))
-        ws.send(f.dumps(f.message(uuid, "All done, thanks!", epoch=later)))
-        ws.send('{"type":"ping"}')
-        assert json.loads(ws.recv(timeout=10)) == {"type": "ping"}
+    send_order_confirmed(daphne_server, source, uuid, message="All done, thanks!")
     page.frame_locator("#stage iframe").locator("body", has_text="Order confirmed").wait_for(
         timeout=3_000
     )
@@ -253,8 +258,6 @@ def test_a_batch_streamed_into_an_open_conversation_appears_without_reload(
 def test_a_live_page_that_lost_its_socket_reconnects_and_shows_what_was_stored_meanwhile(
     browser, demo_server, demo_proxy, staff_client, source
 ):
-    from websockets.sync.client import connect
-
     uuid = seed_conversation(closed=False)
     # The page reaches the server through a proxy that can drop it; the shop sends directly.
     server = f"127.0.0.1:{demo_proxy.port}"
@@ -270,16 +273,7 @@ def test_a_live_page_that_lost_its_socket_reconnects_and_shows_what_was_stored_m
     demo_proxy.cut()
     status.wait_for(state="visible")
     assert status.inner_text() == "Live updates paused — reconnecting…"
-    later = f.T0 + 10 * 60_000
-    events = page_events(later, "Order confirmed, thank you!", href="https://shop.example/done")
-    with connect(
-        f"ws://{demo_server.address}/ws/ingest/",
-        additional_headers={"Authorization": f"Bearer {source.raw_key}"},
-    ) as ws:
-        ws.send(f.dumps(f.rrweb_frame(uuid, 4, events, kind="init")))
-        ws.send(f.dumps(f.message(uuid, "Sent while the page was away", epoch=later)))
-        ws.send('{"type":"ping"}')
-        assert json.loads(ws.recv(timeout=10)) == {"type": "ping"}
+    send_order_confirmed(demo_server.address, source, uuid, message="Sent while the page was away")
 
     def stored() -> bool:
         detail = staff_client.get(f"/api/conversations/{uuid}/").json()
