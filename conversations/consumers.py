@@ -51,9 +51,10 @@ class IngestConsumer(AsyncWebsocketConsumer):
     before it is committed. While a group is written the next one is already being read.
     """
 
-    # Nothing is ever sent to an ingest socket's channel: with a layer, each socket would hold
-    # a blocking channel-layer receive (a Redis connection's wait) for as long as it is open.
-    # No layer is configured under this alias, so get_channel_layer() gives None.
+    # Nothing is ever sent to an ingest socket's channel, yet with a layer each socket would
+    # wait in a channel-layer receive for as long as it is open (on Redis the process keeps
+    # polling with BZPOPMIN, and a receive that fails closes the socket). No layer is
+    # configured under this alias, so get_channel_layer() gives None.
     channel_layer_alias = "none"
 
     async def connect(self) -> None:
