@@ -55,6 +55,12 @@ class IngestConsumer(AsyncWebsocketConsumer):
     them to the archive a moment later. While a group is appended the next one is read.
     """
 
+    # Nothing is ever sent to an ingest socket's channel, yet with a layer each socket would
+    # wait in a channel-layer receive for as long as it is open (on Redis the process keeps
+    # polling with BZPOPMIN, and a receive that fails closes the socket). No layer is
+    # configured under this alias, so get_channel_layer() gives None.
+    channel_layer_alias = "none"
+
     async def connect(self) -> None:
         embedded_worker_ensure()
         self.source = await database_sync_to_async(ingest_key_authenticate)(
@@ -174,11 +180,22 @@ def _may_watch(user) -> bool:
     )
 
 
+def _after_from_scope(scope: dict) -> int | None:
+    """The event_index of the last batch a live page holds, from its `after` query parameter."""
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    try:
+        return int((query.get("after") or [""])[0])
+    except ValueError:
+        return None
+
+
 class LiveConsumer(AsyncWebsocketConsumer):
     """Push a conversation's newly committed batches, messages and events to a staff page.
 
     Session-authenticated (the router wraps it in the auth stack); staff with the view
-    permission only. The ingest services announce ids after commit, so rows are always there.
+    permission only. The first message is what the page missed: the batches after the one
+    named by `?after=` (its last event_index) and the transcript; then, as the ingest services
+    announce ids after commit, each update, whose rows are therefore always there.
     """
 
     async def connect(self) -> None:
@@ -187,8 +204,21 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if not await database_sync_to_async(_may_watch)(self.scope.get("user")):
             await self.close()  # before accept: the handshake is refused with 403
             return
+        # Join before reading what was missed: whatever commits after the read is announced to
+        # the group, and what is both read and announced the page shows once.
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+        try:
+            rows = await database_sync_to_async(selectors.live_catch_up)(
+                conversation_uuid=self.conversation_uuid,
+                after_event_index=_after_from_scope(self.scope),
+            )
+        except Exception:  # the boundary: log; the page reconnects and asks again
+            logger.exception("could not load what %s missed", self.conversation_uuid)
+            await self.close(code=CLOSE_SERVER_ERROR)
+            return
+        if rows is not None:
+            await self.send(text_data=json.dumps(rows, separators=(",", ":")))
 
     async def disconnect(self, code: int) -> None:
         await self.channel_layer.group_discard(self.group, self.channel_name)
@@ -204,8 +234,9 @@ class LiveConsumer(AsyncWebsocketConsumer):
                 message_ids=message.get("message", []),
                 event_ids=message.get("event", []),
             )
-        except Exception:  # the boundary: log; the page catches up on its next reload
+        except Exception:  # the boundary: log and close; the page reconnects and catches up
             logger.exception("could not load live rows for %s", self.conversation_uuid)
+            await self.close(code=CLOSE_SERVER_ERROR)
             return
         if rows is not None:
             await self.send(text_data=json.dumps(rows, separators=(",", ":")))

@@ -591,6 +591,35 @@ def recording_events_json(
     return b"[" + b",".join(pieces) + b"]", next_index
 
 
+def _live_batch(batch: RRWebBatch) -> dict:
+    """A batch as a live page adds it: its index entry, its page and its events."""
+    return {
+        "meta": [
+            batch.event_index,
+            batch.first_ts,
+            batch.last_ts,
+            batch.event_count,
+            batch.full_snapshots,
+            batch.segment,
+        ],
+        "href": batch.href or None,
+        "events": json.loads(batch_events_json(batch)),
+    }
+
+
+def _live_payload(
+    conversation: Conversation, *, offset_ms: int, batches: list[dict], items: list[dict]
+) -> dict:
+    """One message to a live page; updates and catch-ups have the same shape."""
+    return {
+        "conversation_uuid": conversation.uuid,
+        "clock_offset_ms": offset_ms,
+        "closed": conversation.closed,
+        "batches": batches,
+        "items": items,
+    }
+
+
 def live_rows(
     *,
     conversation_uuid: str,
@@ -605,18 +634,7 @@ def live_rows(
     offset_ms = conversation_clock_offset(conversation.pk)
     customer = customer_arn(conversation)
     batches = [
-        {
-            "meta": [
-                b.event_index,
-                b.first_ts,
-                b.last_ts,
-                b.event_count,
-                b.full_snapshots,
-                b.segment,
-            ],
-            "href": b.href or None,
-            "events": json.loads(batch_events_json(b)),
-        }
+        _live_batch(b)
         for b in RRWebBatch.objects.filter(conversation=conversation, pk__in=rrweb_ids).order_by(
             "event_index"
         )
@@ -631,13 +649,33 @@ def live_rows(
     ]
     items += [event_item(e, offset_ms=offset_ms) for e in events]
     items.sort(key=lambda item: (item["server_ms"] is None, item["server_ms"] or 0))
-    return {
-        "conversation_uuid": conversation.uuid,
-        "clock_offset_ms": offset_ms,
-        "closed": conversation.closed,
-        "batches": batches,
-        "items": items,
-    }
+    return _live_payload(conversation, offset_ms=offset_ms, batches=batches, items=items)
+
+
+def live_catch_up(*, conversation_uuid: str, after_event_index: int | None) -> dict | None:
+    """What a live page may have missed, shaped as a live update.
+
+    Batches after the last one the page holds (all of them for None), packed or not: a page
+    only ever appends batches, so their event_index is an exact cursor. Message and event ids
+    are not (an id is drawn before its transaction commits, so a lower one can commit after a
+    higher one), and a transcript is small: it is sent whole and the page skips what it shows.
+    """
+    conversation = conversation_get(uuid=conversation_uuid)
+    if conversation is None:
+        return None
+    batches = recording_batch_list(conversation.pk)
+    offset_ms = clock.clock_offset_ms((batch.received_at, batch.last_ts) for batch in batches)
+    missed = [
+        batch
+        for batch in batches
+        if after_event_index is None or batch.event_index > after_event_index
+    ]
+    return _live_payload(
+        conversation,
+        offset_ms=offset_ms,
+        batches=[_live_batch(b) for b in with_data(missed)],
+        items=transcript_items(conversation, offset_ms=offset_ms),
+    )
 
 
 def events_cache_clear() -> None:

@@ -99,7 +99,13 @@ if os.environ.get("REDIS_URL"):
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [os.environ["REDIS_URL"]],
+                # channels_redis waits for a consumer's messages with a BZPOPMIN that blocks
+                # for 5 s (RedisChannelLayer.brpop_timeout) and then asks again; redis-py 8
+                # gives every connection a 5 s read timeout by default, which expires just
+                # before Redis answers "nothing yet", so a quiet socket's receive raised
+                # TimeoutError and its consumer died. Reads must outlast the block; 15 s still
+                # gives up on a Redis that stopped answering.
+                "hosts": [{"address": os.environ["REDIS_URL"], "socket_timeout": 15}],
                 "prefix": os.environ.get("REPLAY_CHANNEL_PREFIX", "replay"),
             },
         }

@@ -1,6 +1,8 @@
 """Shared fixtures. Services a test needs are required, not optional, when CI says so."""
 
 import os
+import time
+from collections.abc import Callable
 
 import pytest
 
@@ -43,8 +45,6 @@ def drain():
 
 def journal_applied(timeout: float = 20) -> None:
     """Wait until another process's workers have applied the whole journal."""
-    import time
-
     from conversations.models import JournalEntry
 
     deadline = time.monotonic() + timeout
@@ -52,6 +52,20 @@ def journal_applied(timeout: float = 20) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"the journal was not applied within {timeout:g} s")
         time.sleep(0.02)
+
+
+def poll[T](check: Callable[[], T], *, timeout: float = 10, what: str = "the condition") -> T:
+    """Call `check` until it returns something truthy, and return that; fail after `timeout` s.
+
+    A ping is answered once frames are safe, and they may be stored a moment later: tests wait
+    for what they sent to become visible instead of expecting it at once.
+    """
+    deadline = time.monotonic() + timeout
+    while not (result := check()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} did not happen within {timeout:g} s")
+        time.sleep(0.1)
+    return result
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from django.conf import settings
 from bench.harness import CHROMIUM_ARGS
 from conversations import ingest
 from tests import factories as f
-from tests.conftest import require
+from tests.conftest import poll, require
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -167,6 +167,22 @@ def _wait_for_player_at(page, epoch: int, tolerance: int = 300) -> None:
     )
 
 
+def send_order_confirmed(server: str, source, uuid: str, *, message: str) -> None:
+    """Send batch 4, a new page load ten minutes on, and `message`, as the shop's client would."""
+    from websockets.sync.client import connect
+
+    later = f.T0 + 10 * 60_000
+    events = page_events(later, "Order confirmed, thank you!", href="https://shop.example/done")
+    with connect(
+        f"ws://{server}/ws/ingest/",
+        additional_headers={"Authorization": f"Bearer {source.raw_key}"},
+    ) as ws:
+        ws.send(f.dumps(f.rrweb_frame(uuid, 4, events, kind="init")))
+        ws.send(f.dumps(f.message(uuid, message, epoch=later)))
+        ws.send('{"type":"ping"}')
+        assert json.loads(ws.recv(timeout=10)) == {"type": "ping"}
+
+
 def test_signing_in_shows_the_list_and_the_replay_shows_the_recorded_page(
     browser, daphne_server, staff_user
 ):
@@ -225,29 +241,84 @@ def test_clicking_a_transcript_item_moves_the_player_to_it_even_with_a_skewed_cl
 def test_a_batch_streamed_into_an_open_conversation_appears_without_reload(
     browser, daphne_server, staff_client, source
 ):
-    from websockets.sync.client import connect
-
     uuid = seed_conversation(closed=False)
     page = open_page(browser, daphne_server, staff_client)
     page.goto(f"http://{daphne_server}/conversations/{uuid}/")
     _wait_for_first_frame(page)
     page.wait_for_function("() => window.replayState.live === true")
     # A new page load whose timestamps are ten minutes ahead: it must show at once anyway.
-    later = f.T0 + 10 * 60_000
-    events = page_events(later, "Order confirmed, thank you!", href="https://shop.example/done")
-    with connect(
-        f"ws://{daphne_server}/ws/ingest/",
-        additional_headers={"Authorization": f"Bearer {source.raw_key}"},
-    ) as ws:
-        ws.send(f.dumps(f.rrweb_frame(uuid, 4, events, kind="init")))
-        ws.send(f.dumps(f.message(uuid, "All done, thanks!", epoch=later)))
-        ws.send('{"type":"ping"}')
-        assert json.loads(ws.recv(timeout=10)) == {"type": "ping"}
+    send_order_confirmed(daphne_server, source, uuid, message="All done, thanks!")
     page.frame_locator("#stage iframe").locator("body", has_text="Order confirmed").wait_for(
         timeout=3_000
     )
     assert page.locator("#transcript li.item", has_text="All done, thanks!").count() == 1
     assert "shop.example/done" in page.locator("#segments").inner_text()
+
+
+def test_a_live_page_that_lost_its_socket_reconnects_and_shows_what_was_stored_meanwhile(
+    browser, demo_server, demo_proxy, staff_client, source
+):
+    uuid = seed_conversation(closed=False)
+    # The page reaches the server through a proxy that can drop it; the shop sends directly.
+    server = f"127.0.0.1:{demo_proxy.port}"
+    page = open_page(browser, server, staff_client)
+    page.goto(f"http://{server}/conversations/{uuid}/")
+    _wait_for_first_frame(page)
+    page.wait_for_function("() => window.replayState.live === true")
+    status = page.locator("#live-status")
+    assert status.is_hidden()
+    lines = page.locator("#transcript li.item").count()
+    assert page.locator("#transcript li.item.system").count() > 0
+
+    demo_proxy.cut()
+    status.wait_for(state="visible")
+    assert status.inner_text() == "Live updates paused — reconnecting…"
+    send_order_confirmed(demo_server.address, source, uuid, message="Sent while the page was away")
+
+    def stored() -> bool:
+        detail = staff_client.get(f"/api/conversations/{uuid}/").json()
+        index = staff_client.get(f"/conversations/{uuid}/recording/index.json").json()
+        return "Sent while the page was away" in [m["body"] for m in detail["messages"]] and (
+            index["batches"][-1][0] == 4
+        )
+
+    in_thread(poll, stored, what="the frames sent while the page was away to be stored")
+    assert status.is_visible()  # still away: what it shows next it can only have caught up on
+    demo_proxy.restore()
+    page.locator("#transcript li.item", has_text="Sent while the page was away").wait_for(
+        timeout=20_000
+    )
+    status.wait_for(state="hidden")
+    page.frame_locator("#stage iframe").locator("body", has_text="Order confirmed").wait_for(
+        timeout=3_000
+    )
+    assert "shop.example/done" in page.locator("#segments").inner_text()
+    shown = page.eval_on_selector_all(
+        "#transcript li.item",
+        "items => items.map((i) => i.dataset.messageUuid || i.dataset.eventId)",
+    )
+    assert len(set(shown)) == len(shown) == lines + 1  # nothing shown twice
+
+
+def test_a_live_page_whose_session_ended_stops_reconnecting(
+    browser, demo_server, demo_proxy, staff_client
+):
+    uuid = seed_conversation(closed=False)
+    server = f"127.0.0.1:{demo_proxy.port}"
+    page = open_page(browser, server, staff_client)
+    page.goto(f"http://{server}/conversations/{uuid}/")
+    page.wait_for_function("() => window.replayState.live === true")
+    sockets: list = []
+    page.on("websocket", lambda socket: sockets.append(socket))
+
+    in_thread(staff_client.logout)
+    demo_proxy.cut()
+    demo_proxy.restore()
+    page.locator("#live-status", has_text="Live updates stopped").wait_for(timeout=15_000)
+    attempts = len(sockets)
+    assert attempts >= 1  # it tried once more, was refused, and asked why
+    page.wait_for_timeout(3_000)
+    assert len(sockets) == attempts
 
 
 def test_an_unauthenticated_visitor_sees_nothing(browser, daphne_server):

@@ -12,8 +12,8 @@ from tests import factories as f
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def communicator(uuid: str, user) -> WebsocketCommunicator:
-    comm = WebsocketCommunicator(LiveConsumer.as_asgi(), f"/ws/live/{uuid}/")
+def communicator(uuid: str, user, query: str = "") -> WebsocketCommunicator:
+    comm = WebsocketCommunicator(LiveConsumer.as_asgi(), f"/ws/live/{uuid}/{query}")
     comm.scope["user"] = user
     comm.scope["url_route"] = {"kwargs": {"uuid": uuid}}
     return comm
@@ -52,6 +52,9 @@ async def test_a_watcher_receives_committed_batches_and_messages(staff_user):
     comm = communicator(uuid, staff_user)
     connected, _ = await comm.connect()
     assert connected
+    caught_up = await comm.receive_json_from(timeout=5)
+    assert caught_up["batches"] == []
+    assert [i["text"] for i in caught_up["items"]] == ["Conversation started"]
     await database_sync_to_async(apply)(
         f.rrweb_frame(uuid, 0, f.rrweb_events(start=f.T0, count=3), kind="init"),
         f.message(uuid, "Can I pay by invoice?", epoch=f.T0 + 500),
@@ -72,3 +75,52 @@ async def test_a_watcher_of_another_conversation_hears_nothing(staff_user):
     await database_sync_to_async(apply)(f.new_conversation(other), f.message(other, "psst"))
     assert await comm.receive_nothing(timeout=0.3)
     await comm.disconnect()
+
+
+async def test_a_watcher_first_receives_the_batches_after_its_cursor_and_the_whole_transcript(
+    staff_user,
+):
+    uuid = f.new_uuid()
+    later = f.incremental_events(start=f.T0 + 5_000, count=4)
+    await database_sync_to_async(apply)(
+        f.new_conversation(uuid),
+        f.rrweb_frame(uuid, 0, f.rrweb_events(start=f.T0, count=3), kind="init"),
+        f.message(uuid, "Seen before the page dropped", epoch=f.T0 + 500),
+        f.rrweb_frame(uuid, 1, later),
+        f.message(uuid, "Sent while it was away", epoch=f.T0 + 6_000),
+    )
+    comm = communicator(uuid, staff_user, "?after=0")
+    assert (await comm.connect())[0]
+    caught_up = await comm.receive_json_from(timeout=5)
+    assert [b["meta"][0] for b in caught_up["batches"]] == [1]
+    assert caught_up["batches"][0]["events"] == later
+    assert [i["body"] for i in caught_up["items"] if i["kind"] == "message"] == [
+        "Seen before the page dropped",
+        "Sent while it was away",
+    ]
+    await comm.disconnect()
+
+
+async def test_a_watcher_without_a_cursor_receives_every_batch_packed_or_not(staff_user):
+    from conversations.packing import recordings_pack
+
+    uuid = f.new_uuid()
+    batches = [
+        f.rrweb_events(start=f.T0, count=5),
+        f.incremental_events(start=f.T0 + 3_000, count=5),
+        f.rrweb_events(start=f.T0 + 60_000, count=5, href="https://shop.example/cart"),
+    ]
+    await database_sync_to_async(apply)(
+        f.new_conversation(uuid),
+        *[
+            f.rrweb_frame(uuid, index, events, kind="events" if index == 1 else "init")
+            for index, events in enumerate(batches)
+        ],
+    )
+    assert await database_sync_to_async(recordings_pack)() == 1  # the first page load
+    for query in ("", "?after=nonsense"):
+        comm = communicator(uuid, staff_user, query)
+        assert (await comm.connect())[0]
+        caught_up = await comm.receive_json_from(timeout=5)
+        assert [b["events"] for b in caught_up["batches"]] == batches
+        await comm.disconnect()

@@ -13,6 +13,8 @@ const FIRST_CHUNK_EVENTS = 400;
 const SLICE_EVENTS = 400; // events handed to the replayer per task, to keep tasks short
 const LIVE_RESYNC_MS = 1500;
 const LIVE_EVENT_LIMIT = 20000; // an hour-long live view keeps only what follows a snapshot
+const LIVE_RETRY_FIRST_MS = 1000;
+const LIVE_RETRY_MAX_MS = 30000;
 const [POS, FIRST, LAST, COUNT, SNAPSHOTS, SEGMENT] = [0, 1, 2, 3, 4, 5];
 
 const config = JSON.parse(document.getElementById("replay-config").textContent);
@@ -301,20 +303,89 @@ function trimLive() {
   if (cut > 0) events.splice(0, cut);
 }
 
-function connectLive() {
+// The live socket: one at a time, opened again after any drop but a refusal or leaving the
+// page. On connect the server first sends what followed the last batch this page holds, and
+// the transcript, so a page back from a drop shows what was stored meanwhile.
+const live = { socket: null, retryMs: LIVE_RETRY_FIRST_MS, unloading: false };
+
+function liveUrl() {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  const socket = new WebSocket(`${scheme}//${location.host}${config.livePath}`);
+  const last = state.batches[state.batches.length - 1];
+  const query = last ? `?after=${last[POS]}` : "";
+  return `${scheme}//${location.host}${config.livePath}${query}`;
+}
+
+function liveStatus(text) {
+  const status = $("live-status");
+  if (status) {
+    status.textContent = text || "";
+    status.hidden = !text;
+  }
+  document.body.classList.toggle("live-paused", Boolean(text));
+}
+
+function applyLiveUpdate(update) {
+  for (const batch of update.batches) liveBatch(batch);
+  for (const item of update.items) addItem(item);
+  if (update.closed) $("live-badge")?.replaceChildren("Closed");
+  drawMarkers();
+  drawSegments();
+}
+
+function connectLive() {
+  const socket = new WebSocket(liveUrl());
+  let opened = false;
+  live.socket = socket;
+  socket.addEventListener("open", () => {
+    opened = true;
+    liveStatus(null);
+  });
   socket.addEventListener("message", (message) => {
-    const update = JSON.parse(message.data);
-    for (const batch of update.batches) liveBatch(batch);
-    for (const item of update.items) addItem(item);
-    if (update.closed) $("live-badge")?.replaceChildren("Closed");
-    drawMarkers();
-    drawSegments();
+    live.retryMs = LIVE_RETRY_FIRST_MS; // caught up: the next drop starts over at a second
+    applyLiveUpdate(JSON.parse(message.data));
   });
   socket.addEventListener("close", () => {
-    if (!config.closed) setTimeout(connectLive, 3000);
+    if (live.socket === socket) live.socket = null;
+    if (!live.unloading) reconnectLive(opened);
   });
+}
+
+// A browser does not say why a handshake failed: a refusal (403) and a server that is down look
+// alike. Ask over HTTP whether this session may still watch; an empty chunk is the least to ask.
+async function mayWatch() {
+  try {
+    const response = await fetch(`${config.eventsUrl}?from=-1&to=-1`, { credentials: "same-origin" });
+    return ![401, 403, 404].includes(response.status);
+  } catch {
+    return true; // unreachable: keep trying
+  }
+}
+
+async function reconnectLive(opened) {
+  liveStatus("Live updates paused — reconnecting…");
+  if (!opened && !(await mayWatch())) {
+    liveStatus("Live updates stopped — reload the page.");
+    return;
+  }
+  // Doubling up to a cap, with jitter so that pages dropped together do not return together.
+  const delay = live.retryMs * (0.5 + Math.random() / 2);
+  live.retryMs = Math.min(live.retryMs * 2, LIVE_RETRY_MAX_MS);
+  setTimeout(() => {
+    if (!live.unloading && !live.socket) connectLive();
+  }, delay);
+}
+
+function followLive() {
+  window.addEventListener("pagehide", () => {
+    live.unloading = true;
+    live.socket?.close(1000);
+  });
+  window.addEventListener("pageshow", (event) => {
+    if (!event.persisted) return;
+    live.unloading = false; // back from the back-forward cache
+    if (!live.socket) connectLive();
+  });
+  connectLive();
 }
 
 // Transcript -----------------------------------------------------------------------------
@@ -327,7 +398,8 @@ function el(tag, className, text) {
 }
 
 function addItem(item) {
-  if (item.kind === "message" && transcript.querySelector(`[data-message-uuid="${CSS.escape(item.id)}"]`)) return;
+  const key = item.kind === "message" ? "data-message-uuid" : "data-event-id";
+  if (transcript.querySelector(`[${key}="${CSS.escape(item.id)}"]`)) return; // shown already
   $("transcript-empty")?.remove();
   const li = el("li", `item ${item.kind}`);
   li.tabIndex = 0;
@@ -347,6 +419,7 @@ function addItem(item) {
       li.append(details);
     }
   } else {
+    li.dataset.eventId = item.id;
     li.dataset.eventType = item.event_type;
     li.append(el("span", "text", item.text), timeTag(item.epoch));
   }
@@ -521,7 +594,7 @@ async function main() {
       enterLive();
     } else await startRun(state.startMs);
   }
-  if (config.live) connectLive();
+  if (config.live) followLive();
 }
 
 main().catch((error) => {
