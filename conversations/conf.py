@@ -43,6 +43,11 @@ DEFAULTS: dict[str, Any] = {
     # Conversations with no activity for this many days are purged by purge_conversations;
     # None or 0 keeps them forever. Conversations under legal hold are always kept.
     "REPLAY_RETENTION_DAYS": None,
+    # Rejected frames are kept for review this many days, and the oldest go once their stored
+    # bytes add up to more than the budget; None or 0 turns a limit off. Those of
+    # conversations under legal hold are always kept (purge_rejected_frames).
+    "REPLAY_REJECTED_RETENTION_DAYS": 30,
+    "REPLAY_REJECTED_MAX_BYTES": 1024 * 1024 * 1024,
     # Serve the demo shop at /demo/ and its agent console (always on when DEBUG is).
     "REPLAY_DEMO": False,
 }
