@@ -460,6 +460,8 @@ def _bad_character(text: str, allowed: re.Pattern) -> str:
 
 def check_identifier(value: str, *, path: str, rule: IdentifierRule = UUID_RULE) -> str:
     """Return value if `rule` allows it (a uuid by default); else raise ProtocolError."""
+    if not value:
+        raise ProtocolError(f"{path} must not be empty")
     if len(value) > rule.max_length:
         raise ProtocolError(
             f"{path} must be at most {rule.max_length} characters, "

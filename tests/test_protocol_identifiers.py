@@ -425,3 +425,8 @@ def test_rrweb_index_and_parts_at_their_limits_are_accepted() -> None:
 def test_building_a_queue_position_for_an_invalid_uuid_is_refused() -> None:
     with pytest.raises(ProtocolError, match="conversation_uuid must hold only"):
         protocol.build_queue_position(conversation_uuid="a/b", position=1, available=True)
+
+
+def test_checking_an_empty_identifier_names_the_field() -> None:
+    with pytest.raises(ProtocolError, match="^x.y must not be empty$"):
+        protocol.check_identifier("", path="x.y", rule=protocol.ARN_RULE)
