@@ -22,6 +22,14 @@ DEFAULTS: dict[str, Any] = {
     "REPLAY_FLUSH_MAX_FRAMES": 200,
     "REPLAY_FLUSH_MAX_BYTES": 8 * 1024 * 1024,
     "REPLAY_FLUSH_DELAY": 0.05,
+    # What one rrweb batch may unpack to (conversations/rrweb.py): @rrweb/packer strings are
+    # zlib, which inflates a 0.5 MB string to 256 MiB if nothing stops it. Bytes one packer
+    # string inflates to, bytes all of a batch's strings inflate to, the inflated/compressed
+    # ratio (held only past 1 MiB), and events in a batch, packed or JSON.
+    "REPLAY_PACKED_MAX_STRING_BYTES": 8 * 1024 * 1024,
+    "REPLAY_PACKED_MAX_BATCH_BYTES": 16 * 1024 * 1024,
+    "REPLAY_PACKED_MAX_RATIO": 100,
+    "REPLAY_BATCH_MAX_EVENTS": 100_000,
     # zstd level for rrweb batches as they arrive. Against a dictionary, level 3 costs
     # ~0.01 ms a batch and level 6 ~0.4 ms (measured in bench/compression_study.py); finished
     # page loads are recompressed as a whole later, which is where the storage ratio comes from.
@@ -46,6 +54,11 @@ DEFAULTS: dict[str, Any] = {
     # Conversations with no activity for this many days are purged by purge_conversations;
     # None or 0 keeps them forever. Conversations under legal hold are always kept.
     "REPLAY_RETENTION_DAYS": None,
+    # Rejected frames are kept for review this many days, and the oldest go once their stored
+    # bytes add up to more than the budget; None or 0 turns a limit off. Those of
+    # conversations under legal hold are always kept (purge_rejected_frames).
+    "REPLAY_REJECTED_RETENTION_DAYS": 30,
+    "REPLAY_REJECTED_MAX_BYTES": 1024 * 1024 * 1024,
     # Serve the demo shop at /demo/ and its agent console (always on when DEBUG is).
     "REPLAY_DEMO": False,
 }

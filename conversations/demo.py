@@ -21,6 +21,7 @@ from django.utils.crypto import salted_hmac
 from django.views.decorators.http import require_GET, require_POST
 
 from conversations import conf, ingest, selectors
+from conversations.live import live_path
 from conversations.models import Conversation, IngestKey, Message, Participant
 from conversations.views import staff_required
 
@@ -319,7 +320,7 @@ def agent_console(request: HttpRequest, uuid: str) -> HttpResponse:
     customer = conversation.participants.order_by("joined_dts", "id").first()
     config = {
         "uuid": conversation.uuid,
-        "livePath": f"/ws/live/{conversation.uuid}/",
+        "livePath": live_path(conversation.uuid),
         "replyUrl": reverse("conversations:demo-agent-reply", kwargs={"uuid": conversation.uuid}),
         "agentName": _agent_name(request.user),
     }

@@ -7,12 +7,19 @@ from collections import defaultdict
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
+from conversations.converters import conversation_key
+
 logger = logging.getLogger(__name__)
 
 
 def live_group(conversation_uuid: str) -> str:
     """The channel-layer group of a conversation's watchers (uuids may hold any character)."""
     return "live." + hashlib.sha256(conversation_uuid.encode("utf-8", "replace")).hexdigest()[:40]
+
+
+def live_path(conversation_uuid: str) -> str:
+    """The address of a conversation's live socket (routing.py), for any stored uuid."""
+    return f"/ws/live/{conversation_key(conversation_uuid)}/"
 
 
 def _updates(notifications: list[tuple[str, dict]]) -> dict[str, dict]:

@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class ProtocolError(ValueError):
@@ -72,9 +72,35 @@ PAYLOAD_FIELDS: dict[str, str] = {
 }
 RRWEB_TYPES: tuple[str, ...] = ("init", "events")
 
-# Integers end up in 64-bit database columns; anything wider is not a valid value.
+# Integers end up in 64-bit database columns; anything wider is not a valid value. The few
+# stored in 32-bit columns (counts) are held to that narrower range.
 _INT_MIN = -(2**63)
 _INT_MAX = 2**63 - 1
+_INT32_MIN = -(2**31)
+_INT32_MAX = 2**31 - 1
+# A batch split into more parts than this is refused: parts are bounded by size anyway, and a
+# count in the billions would only make a server wait for parts that never come.
+MAX_PARTS = 10_000
+
+
+# Identifiers name rows, URLs and channel groups, so they hold a small safe alphabet and fit
+# their database columns (conversations/models.py). Free text (bodies, names) is not checked.
+class IdentifierRule(NamedTuple):
+    """What an identifier may hold: its alphabet (described for error messages) and length."""
+
+    pattern: re.Pattern
+    chars: str
+    max_length: int
+
+
+UUID_RULE = IdentifierRule(
+    re.compile(r"[A-Za-z0-9_.:-]+"), "ASCII letters, digits and - _ . :", max_length=100
+)
+ARN_RULE = IdentifierRule(
+    re.compile(r"[A-Za-z0-9_.:/+=,@-]+"),
+    "ASCII letters, digits and - _ . : / + = , @",
+    max_length=255,
+)
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 # A \uD800-\uDFFF escape or a raw surrogate: the only ways a decoded frame can hold a lone one.
 _SURROGATE_HINT = re.compile(r"\\u[dD][89a-fA-F]|[\ud800-\udfff]")
@@ -380,6 +406,11 @@ def _must(prefix: str, key: str, kind: str, value: object) -> ProtocolError:
 
 def _as_int(value: object) -> int | None:
     """Return value as an int when it is a JSON integer (or integral float) in range, else None."""
+    return _int_in(value, _INT_MIN, _INT_MAX)
+
+
+def _int_in(value: object, low: int, high: int) -> int | None:
+    """Return value as an int when it is a JSON integer (or integral float) in [low, high]."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -388,9 +419,76 @@ def _as_int(value: object) -> int | None:
         result = int(value)
     else:
         return None
-    if _INT_MIN <= result <= _INT_MAX:
+    return result if low <= result <= high else None
+
+
+def _int_error(path: str, value: object, low: int, high: int) -> ProtocolError:
+    """Build the error for an integer field: the wrong type, or out of its range."""
+    integral = isinstance(value, float) and value.is_integer()
+    if not integral and (isinstance(value, bool) or not isinstance(value, int)):
+        return ProtocolError(f"{path} must be an integer, got {_describe(value)}")
+    return ProtocolError(f"{path} must be an integer from {low} to {high}, got {_describe(value)}")
+
+
+def _int_reader(low: int, high: int) -> Callable[[dict, str, str], int | None]:
+    """Make a reader of an optional integer within [low, high]."""
+
+    def read(obj: dict, key: str, prefix: str) -> int | None:
+        value = obj.get(key)
+        if value is None:
+            return None
+        result = _int_in(value, low, high)
+        if result is None:
+            raise _int_error(_path(prefix, key), value, low, high)
         return result
-    return None
+
+    return read
+
+
+def _bad_character(text: str, allowed: re.Pattern) -> str:
+    """Describe the first character of text outside `allowed`, and where it is."""
+    position, char = next((i, c) for i, c in enumerate(text) if not allowed.fullmatch(c))
+    code = ord(char)
+    if code < 0x20 or 0x7F <= code <= 0x9F:
+        kind = "a control character"
+    elif 0xD800 <= code <= 0xDFFF:
+        kind = "an unpaired surrogate"
+    else:
+        kind = "a character"
+    return f"{kind} {char!r} at position {position}"
+
+
+def check_identifier(value: str, *, path: str, rule: IdentifierRule = UUID_RULE) -> str:
+    """Return value if `rule` allows it (a uuid by default); else raise ProtocolError."""
+    if not value:
+        raise ProtocolError(f"{path} must not be empty")
+    if len(value) > rule.max_length:
+        raise ProtocolError(
+            f"{path} must be at most {rule.max_length} characters, "
+            f"got {len(value)}: {_describe(value)}"
+        )
+    if not rule.pattern.fullmatch(value):
+        raise ProtocolError(
+            f"{path} must hold only {rule.chars}; "
+            f"{_bad_character(value, rule.pattern)} in {_describe(value)}"
+        )
+    return value
+
+
+def _read_uuid(obj: dict, key: str, prefix: str) -> str | None:
+    """Read an optional uuid: a string of the safe uuid alphabet ("" counts as absent)."""
+    value = _read_str(obj, key, prefix)
+    if value:
+        check_identifier(value, path=_path(prefix, key))
+    return value
+
+
+def _read_arn(obj: dict, key: str, prefix: str) -> str | None:
+    """Read an optional ARN: a string of the safe ARN alphabet ("" counts as absent)."""
+    value = _read_str(obj, key, prefix)
+    if value:
+        check_identifier(value, path=_path(prefix, key), rule=ARN_RULE)
+    return value
 
 
 def _read_str(obj: dict, key: str, prefix: str) -> str | None:
@@ -402,24 +500,18 @@ def _read_str(obj: dict, key: str, prefix: str) -> str | None:
 
 
 def _read_id(obj: dict, key: str, prefix: str) -> str:
-    """Read a required non-empty string."""
+    """Read a required uuid."""
     value = obj.get(key)
     if isinstance(value, str) and value:
-        return value
+        return check_identifier(value, path=_path(prefix, key))
     if value is None:
         raise ProtocolError(f"{_path(prefix, key)} is required")
     raise _must(prefix, key, "a non-empty string", value)
 
 
-def _read_int(obj: dict, key: str, prefix: str) -> int | None:
-    """Read an optional 64-bit integer."""
-    value = obj.get(key)
-    if value is None:
-        return None
-    result = _as_int(value)
-    if result is None:
-        raise _must(prefix, key, "an integer", value)
-    return result
+# Optional integers: any 64-bit one, or one that a 32-bit column stores.
+_read_int = _int_reader(_INT_MIN, _INT_MAX)
+_read_int32 = _int_reader(_INT32_MIN, _INT32_MAX)
 
 
 def _read_bool(obj: dict, key: str, prefix: str) -> bool | None:
@@ -505,9 +597,9 @@ def _model(cls: type, spec: tuple[tuple[str, Reader], ...]) -> Callable[[Any, st
 _parse_participant = _model(
     ConversationParticipant,
     (
-        ("conversation_participant_arn", _read_str),
+        ("conversation_participant_arn", _read_arn),
         ("conversation_participant_name", _read_str),
-        ("conversation_participant_uuid", _read_str),
+        ("conversation_participant_uuid", _read_uuid),
         ("email", _read_str),
         ("joined_dts", _read_dts),
         ("language_iso_code", _read_str),
@@ -517,17 +609,17 @@ _parse_participant = _model(
         ("sms_phone_number", _read_str),
         ("status", _read_str),
         ("timezone", _read_str),
-        ("unread_messages", _read_int),
+        ("unread_messages", _read_int32),
     ),
 )
 _parse_translation = _model(Translation, (("body", _read_str), ("language_iso_code", _read_str)))
 _parse_transport_status = _model(
-    TransportStatus, (("conversation_participant_arn", _read_str), ("status", _read_str))
+    TransportStatus, (("conversation_participant_arn", _read_arn), ("status", _read_str))
 )
 _parse_message = _model(
     ConversationMessage,
     (
-        ("author_conversation_participant_arn", _read_str),
+        ("author_conversation_participant_arn", _read_arn),
         ("author_conversation_participant_name", _read_str),
         ("body", _read_str),
         ("client_message_id", _read_str),
@@ -549,17 +641,17 @@ _parse_summary = _model(
     ConversationSummary,
     (
         ("closed", _read_bool),
-        ("conversation_arn", _read_str),
-        ("conversation_uuid", _read_str),
+        ("conversation_arn", _read_arn),
+        ("conversation_uuid", _read_uuid),
         ("customer_first_message_unresponded_to_dts", _read_dts),
         ("last_conversation_message_body", _read_str),
-        ("last_conversation_participant_arn", _read_str),
+        ("last_conversation_participant_arn", _read_arn),
         ("last_conversation_participant_name", _read_str),
         ("last_interactive_message_dts", _read_dts),
         ("last_message_dts", _read_dts),
         ("medium", _read_str),
         ("merchant_id", _read_str),
-        ("message_count", _read_int),
+        ("message_count", _read_int32),
         ("participants", _list_of(_parse_participant)),
         ("sentiment", _read_object),
         ("start_dts", _read_dts),
@@ -570,7 +662,7 @@ _parse_summary = _model(
 _parse_typing = _model(
     ConversationEventTyping,
     (
-        ("author_conversation_participant_arn", _read_str),
+        ("author_conversation_participant_arn", _read_arn),
         ("author_conversation_participant_name", _read_str),
         ("value", _read_str),
     ),
@@ -582,22 +674,22 @@ _parse_queue_agent = _model(
     QueueAgent,
     (
         ("agent_status", _read_str),
-        ("conversation_participant_arn", _read_str),
+        ("conversation_participant_arn", _read_arn),
         ("conversation_participant_name", _read_str),
         ("last_chat_dts", _read_dts),
         ("next_round_robin", _read_bool),
         ("profile_image_url", _read_str),
         ("agent_user_id", _read_str),
         ("custom_status_name", _read_str),
-        ("custom_status_uuid", _read_str),
+        ("custom_status_uuid", _read_uuid),
     ),
 )
 _parse_queue_entry = _model(
     QueueEntry,
     (
-        ("conversation_participant_arn", _read_str),
+        ("conversation_participant_arn", _read_arn),
         ("conversation_participant_name", _read_str),
-        ("conversation_webchat_queue_uuid", _read_str),
+        ("conversation_webchat_queue_uuid", _read_uuid),
         ("email", _read_str),
         ("join_dts", _read_dts),
         ("participant_language_iso_code", _read_str),
@@ -608,7 +700,7 @@ _parse_queue_entry = _model(
 _parse_queue_status = _model(
     ConversationWebchatQueueStatus,
     (
-        ("agent_available_count", _read_int),
+        ("agent_available_count", _read_int32),
         ("agent_busy_count", _read_int),
         ("agent_count", _read_int),
         ("agent_unavailable_count", _read_int),
@@ -634,10 +726,10 @@ _parse_read_message = _model(
     ),
 )
 _parse_add_coupon = _model(
-    AddCoupon, (("agent_arn", _read_str), ("agent_name", _read_str), ("coupon_code", _read_str))
+    AddCoupon, (("agent_arn", _read_arn), ("agent_name", _read_str), ("coupon_code", _read_str))
 )
 _parse_add_item = _model(
-    AddItem, (("agent_arn", _read_str), ("agent_name", _read_str), ("items", _read_object_list))
+    AddItem, (("agent_arn", _read_arn), ("agent_name", _read_str), ("items", _read_object_list))
 )
 _parse_webchat_context = _model(
     WebchatContext, (("cart_id", _read_str), ("ucacid", _read_str), ("url", _read_str))
@@ -667,19 +759,20 @@ def _parse_rrweb(obj: Any, path: str) -> ConversationEventRRWeb:
     kind = obj.get("type")
     if kind not in RRWEB_TYPES:
         raise _must(path, "type", "'init' or 'events'", kind)
-    event_index = _as_int(obj.get("event_index"))
-    if event_index is None or event_index < 0:
-        raise _must(path, "event_index", "an integer >= 0", obj.get("event_index"))
+    raw_index = obj.get("event_index")
+    event_index = _int_in(raw_index, 0, _INT_MAX)
+    if event_index is None:
+        raise _must(path, "event_index", f"an integer from 0 to {_INT_MAX}", raw_index)
     data = obj.get("data")
     if not isinstance(data, str):
         raise _must(path, "data", "a string", data)
     raw_total = obj.get("data_total_parts")
-    total = 1 if raw_total is None else _as_int(raw_total)
-    if total is None or total < 1:
-        raise _must(path, "data_total_parts", "an integer >= 1", raw_total)
+    total = 1 if raw_total is None else _int_in(raw_total, 1, MAX_PARTS)
+    if total is None:
+        raise _must(path, "data_total_parts", f"an integer from 1 to {MAX_PARTS}", raw_total)
     raw_part = obj.get("data_part")
-    part = 1 if raw_part is None else _as_int(raw_part)
-    if part is None or not 1 <= part <= total:
+    part = 1 if raw_part is None else _int_in(raw_part, 1, total)
+    if part is None:
         raise _must(path, "data_part", "an integer between 1 and data_total_parts", raw_part)
     data_sha256 = _read_checksum(obj, "data_sha256", path)
     data_total_sha256 = _read_checksum(obj, "data_total_sha256", path)
@@ -808,11 +901,11 @@ def _parse_envelope(obj: dict) -> Envelope:
     if event_type is not None and not isinstance(event_type, str):
         raise _must("", "event_type", "a string", event_type)
     conversation_uuid = obj.get("conversation_uuid")
-    if conversation_uuid is not None and not (
-        isinstance(conversation_uuid, str) and conversation_uuid
-    ):
-        raise _must("", "conversation_uuid", "a non-empty string", conversation_uuid)
-    conversation_arn = _read_str(obj, "conversation_arn", "")
+    if conversation_uuid is not None:
+        if not (isinstance(conversation_uuid, str) and conversation_uuid):
+            raise _must("", "conversation_uuid", "a non-empty string", conversation_uuid)
+        check_identifier(conversation_uuid, path="conversation_uuid")
+    conversation_arn = _read_arn(obj, "conversation_arn", "")
 
     message = payload = participant = None
     needs_conversation = kind != "ping"
@@ -882,6 +975,7 @@ def build_queue_position(*, conversation_uuid: str, position: int, available: bo
     """Build the answer to `check queue position`."""
     if not isinstance(conversation_uuid, str) or not conversation_uuid:
         raise _must("", "conversation_uuid", "a non-empty string", conversation_uuid)
+    check_identifier(conversation_uuid, path="conversation_uuid")
     if _as_int(position) is None or isinstance(position, float):
         raise _must("", "position", "an integer", position)
     if not isinstance(available, bool):

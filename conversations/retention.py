@@ -1,10 +1,12 @@
-"""Retention: delete conversations older than REPLAY_RETENTION_DAYS, never those on hold."""
+"""Retention: delete conversations older than REPLAY_RETENTION_DAYS, and rejected frames past
+their own age and byte budget; never what belongs to a conversation under legal hold."""
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import BigIntegerField, Count, F, Func, Q, QuerySet, Sum, Window
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from conversations import conf
@@ -67,3 +69,111 @@ def conversations_purge(*, dry_run: bool = False, now: datetime | None = None) -
                 detail=f"retention: no activity for {days} days (before {cutoff.isoformat()})",
             )
     return result
+
+
+# --- Rejected frames ----------------------------------------------------------------------------
+# They are kept for review, not forever: the public door can fill the table with garbage at
+# line rate. Age and a byte budget bound them; those of conversations under legal hold stay.
+
+
+class OctetLength(Func):
+    """Bytes of a text or binary column (SQLite's LENGTH counts characters of text)."""
+
+    function = "OCTET_LENGTH"
+    output_field = BigIntegerField()
+
+    def as_sqlite(self, compiler, connection, **extra):
+        return self.as_sql(
+            compiler, connection, template="LENGTH(CAST(%(expressions)s AS BLOB))", **extra
+        )
+
+
+@dataclass
+class RejectedPurgeResult:
+    dry_run: bool
+    cutoff: datetime | None
+    max_bytes: int | None
+    expired: int = 0
+    expired_bytes: int = 0
+    over_budget: int = 0
+    over_budget_bytes: int = 0
+    held: int = 0
+
+    @property
+    def deleted(self) -> int:
+        return self.expired + self.over_budget
+
+
+def _held_uuids() -> QuerySet[Conversation]:
+    return Conversation.objects.filter(legal_hold=True).values("uuid")
+
+
+def rejected_frames_purgeable() -> QuerySet[RejectedFrame]:
+    """Rejected frames retention may delete (all but those of conversations under legal
+    hold), each annotated with the bytes it stores."""
+    return RejectedFrame.objects.exclude(conversation_uuid__in=_held_uuids()).annotate(
+        stored_bytes=Coalesce(OctetLength("text"), 0) + Coalesce(OctetLength("binary"), 0)
+    )
+
+
+def _over_budget(frames: QuerySet[RejectedFrame], max_bytes: int) -> QuerySet[RejectedFrame]:
+    """The oldest frames beyond the newest ones whose stored bytes add up to max_bytes."""
+    newest_first = [F("received_at").desc(), F("id").desc()]
+    running = frames.annotate(running=Window(Sum("stored_bytes"), order_by=newest_first)).filter(
+        running__gt=max_bytes
+    )
+    first = running.order_by(*newest_first).values("received_at", "id").first()
+    if first is None:
+        return frames.none()
+    at, pk = first["received_at"], first["id"]
+    return frames.filter(Q(received_at__lt=at) | Q(received_at=at, id__lte=pk))
+
+
+def rejected_frames_purge(
+    *, dry_run: bool = False, now: datetime | None = None
+) -> RejectedPurgeResult:
+    """Delete (or with dry_run, count) rejected frames past REPLAY_REJECTED_RETENTION_DAYS,
+    then the oldest beyond REPLAY_REJECTED_MAX_BYTES; audit what was deleted."""
+    days = conf.get("REPLAY_REJECTED_RETENTION_DAYS")
+    max_bytes = conf.get("REPLAY_REJECTED_MAX_BYTES") or None
+    cutoff = (now or timezone.now()) - timedelta(days=days) if days else None
+    result = RejectedPurgeResult(dry_run=dry_run, cutoff=cutoff, max_bytes=max_bytes)
+    with transaction.atomic():
+        result.held = RejectedFrame.objects.filter(conversation_uuid__in=_held_uuids()).count()
+        frames = rejected_frames_purgeable()
+        if cutoff is not None:
+            expired = frames.filter(received_at__lt=cutoff)
+            result.expired, result.expired_bytes = _count_bytes(expired)
+            if not dry_run:
+                expired.delete()
+            frames = frames.filter(received_at__gte=cutoff)
+        if max_bytes is not None:
+            over = _over_budget(frames, max_bytes)
+            result.over_budget, result.over_budget_bytes = _count_bytes(over)
+            if not dry_run:
+                over.delete()
+        if result.deleted and not dry_run:
+            detail = f"rejected frames: {rejected_purge_summary(result)}"
+            audit_record(user=None, action=AuditLog.Action.PURGE, detail=detail)
+    return result
+
+
+def _count_bytes(frames: QuerySet[RejectedFrame]) -> tuple[int, int]:
+    totals = frames.aggregate(count=Count("id"), size=Sum("stored_bytes"))
+    return totals["count"], totals["size"] or 0
+
+
+def rejected_purge_summary(result: RejectedPurgeResult) -> str:
+    """What a rejected frame purge deleted (or would), by rule, in one line."""
+    parts = []
+    if result.cutoff is not None:
+        parts.append(
+            f"{result.expired} received before {result.cutoff:%Y-%m-%d %H:%M} UTC "
+            f"({result.expired_bytes} bytes; REPLAY_REJECTED_RETENTION_DAYS)"
+        )
+    if result.max_bytes is not None:
+        parts.append(
+            f"{result.over_budget} oldest beyond the newest {result.max_bytes} bytes "
+            f"({result.over_budget_bytes} bytes; REPLAY_REJECTED_MAX_BYTES)"
+        )
+    return "; ".join(parts) + f"; kept {result.held} of conversations under legal hold"

@@ -10,7 +10,7 @@ websocket_urlpatterns = [
     path("ws/ingest/", IngestConsumer.as_asgi()),
     # Staff pages: same-origin browsers with a session only.
     path(
-        "ws/live/<str:uuid>/",
+        "ws/live/<conversation:uuid>/",
         AllowedHostsOriginValidator(AuthMiddlewareStack(LiveConsumer.as_asgi())),
     ),
 ]

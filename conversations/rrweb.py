@@ -21,6 +21,7 @@ __all__ = [
     "DEFAULT_LEVEL",
     "DecodedBatch",
     "EventType",
+    "Limits",
     "RRWebError",
     "SEGMENT_LEVEL",
     "compress",
@@ -28,13 +29,18 @@ __all__ = [
     "decode_batch",
     "decompress",
     "decompress_segment",
+    "limits_now",
     "load_events",
     "unpack",
 ]
 
 FIELD = "event_rrweb.data"
-# A packed string inflates to at most this; bounds memory against zlib bombs.
-MAX_UNPACKED_BYTES = 256 * 1024 * 1024
+# Packer strings are inflated this many bytes at a time, so a cap is noticed within a step of
+# being crossed: a 0.5 MB zlib bomb never gets to allocate the 256 MiB it would inflate to.
+INFLATE_STEP = 256 * 1024
+# The inflate ratio is only held against strings inflating past this: tiny events of repeated
+# keys compress far better than 100:1, and are harmless.
+RATIO_FLOOR = 1024 * 1024
 # Epoch ms; beyond 2**53 a JavaScript number (and a float) cannot hold it exactly.
 MAX_TIMESTAMP = 2**53
 # Per batch at ingest: see bench/compression_study.py for the speed/ratio trade-off.
@@ -61,6 +67,83 @@ class EventType(IntEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Limits:
+    """Caps on what one batch may unpack to; crossing one is an RRWebError naming its setting."""
+
+    string_bytes: int
+    batch_bytes: int
+    ratio: int
+    events: int
+
+
+# Limits field -> the setting (conversations/conf.py) that configures it.
+LIMIT_SETTINGS: dict[str, str] = {
+    "string_bytes": "REPLAY_PACKED_MAX_STRING_BYTES",
+    "batch_bytes": "REPLAY_PACKED_MAX_BATCH_BYTES",
+    "ratio": "REPLAY_PACKED_MAX_RATIO",
+    "events": "REPLAY_BATCH_MAX_EVENTS",
+}
+
+
+def limits_now() -> Limits:
+    """The caps as configured now: the REPLAY_ settings, or their defaults outside Django."""
+    # Imported here so that decoding stays usable (benchmarks, scripts) without Django set up.
+    from django.core.exceptions import ImproperlyConfigured
+
+    from conversations import conf
+
+    try:
+        return Limits(**{name: conf.get(setting) for name, setting in LIMIT_SETTINGS.items()})
+    except ImproperlyConfigured:
+        return Limits(**{name: conf.DEFAULTS[setting] for name, setting in LIMIT_SETTINGS.items()})
+
+
+class _Budget:
+    """What a batch has unpacked so far, against its Limits."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.inflated = 0
+        self.events = 0
+
+    def room(self, inflated: int) -> int:
+        """Bytes a string that has inflated to `inflated` may still add."""
+        return min(self.limits.string_bytes, self.limits.batch_bytes - self.inflated) - inflated
+
+    def check_inflated(self, inflated: int, compressed: int) -> None:
+        """Refuse a string that, having inflated to `inflated` bytes so far, crosses a cap."""
+        limits = self.limits
+        if inflated > limits.string_bytes:
+            raise RRWebError(
+                f"{FIELD}: a @rrweb/packer string inflates to more than "
+                f"{limits.string_bytes} bytes ({LIMIT_SETTINGS['string_bytes']})"
+            )
+        if self.inflated + inflated > limits.batch_bytes:
+            raise RRWebError(
+                f"{FIELD}: the batch's @rrweb/packer strings inflate to more than "
+                f"{limits.batch_bytes} bytes in all ({LIMIT_SETTINGS['batch_bytes']})"
+            )
+        if inflated > RATIO_FLOOR and inflated > limits.ratio * compressed:
+            raise RRWebError(
+                f"{FIELD}: a @rrweb/packer string of {compressed} bytes inflates more than "
+                f"{limits.ratio} times ({LIMIT_SETTINGS['ratio']})"
+            )
+
+    def count(self, events: int) -> None:
+        """Add a string's events to the batch's, refusing more than the cap."""
+        self.events += events
+        _check_count(self.events, self.limits)
+
+
+def _check_count(events: int, limits: Limits) -> None:
+    if events > limits.events:
+        raise RRWebError(
+            f"{FIELD}: the batch holds more than {limits.events} events "
+            f"({LIMIT_SETTINGS['events']})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class DecodedBatch:
     """One validated rrweb batch, ready to store."""
 
@@ -73,8 +156,12 @@ class DecodedBatch:
     encoding: str
 
 
-def decode_batch(text: str, *, kind: str) -> DecodedBatch:
-    """Decode an rrweb batch text (JSON or @rrweb/packer output) and summarise it."""
+def decode_batch(text: str, *, kind: str, limits: Limits | None = None) -> DecodedBatch:
+    """Decode an rrweb batch text (JSON or @rrweb/packer output) and summarise it.
+
+    `limits` defaults to the configured ones (limits_now), read at each call.
+    """
+    budget = _Budget(limits or limits_now())
     if kind not in KINDS:
         raise RRWebError(f"event_rrweb.type must be 'init' or 'events', got {kind!r}")
     if not isinstance(text, str):
@@ -82,47 +169,51 @@ def decode_batch(text: str, *, kind: str) -> DecodedBatch:
     if not text.strip():
         raise RRWebError(f"{FIELD} is empty")
     try:
-        value = json.loads(text)
+        value = _DECODER.decode(text)
     except (ValueError, RecursionError) as exc:
         json_error = _json_error(exc)
         try:
-            unpacked = _unpack_value(text)
+            unpacked = _unpack_value(text, budget)
         except _NotPacked as packer_exc:
             raise RRWebError(
                 f"{FIELD} is neither JSON nor @rrweb/packer output: "
                 f"JSON: {json_error}; packer: {packer_exc}"
             ) from None
-        return _summarise(unpacked, kind=kind, encoding="packed")
+        return _summarise(unpacked, kind=kind, encoding="packed", limits=budget.limits)
 
     if isinstance(value, dict):
-        return _summarise([value], kind=kind, encoding="json-object", raw=text, wrap=True)
+        return _summarise(
+            [value], kind=kind, encoding="json-object", raw=text, wrap=True, limits=budget.limits
+        )
     if isinstance(value, list):
+        _check_count(len(value), budget.limits)
         if any(isinstance(item, str) for item in value):
             events: list[Any] = []
             for i, item in enumerate(value):
                 if isinstance(item, str):
-                    events.extend(_as_list(_unpack_value(item, index=i)))
+                    events.extend(_as_list(_unpack_value(item, budget, index=i)))
                 else:
                     events.append(item)
-            return _summarise(events, kind=kind, encoding="packed")
-        return _summarise(value, kind=kind, encoding="json-array", raw=text)
+                    budget.count(1)
+            return _summarise(events, kind=kind, encoding="packed", limits=budget.limits)
+        return _summarise(value, kind=kind, encoding="json-array", raw=text, limits=budget.limits)
     if isinstance(value, str):
         try:
-            unpacked = _unpack_value(value)
+            unpacked = _unpack_value(value, budget)
         except _NotPacked as exc:
             raise RRWebError(
                 f"{FIELD} is a JSON string but not @rrweb/packer output: {exc}"
             ) from None
-        return _summarise(unpacked, kind=kind, encoding="packed")
+        return _summarise(unpacked, kind=kind, encoding="packed", limits=budget.limits)
     raise RRWebError(
         f"{FIELD} must be an rrweb event, an array of events or @rrweb/packer output, "
         f"got JSON {json_type(value)}"
     )
 
 
-def unpack(packed: str) -> dict[str, Any] | list[Any]:
+def unpack(packed: str, *, limits: Limits | None = None) -> dict[str, Any] | list[Any]:
     """Undo @rrweb/packer pack(): one event, or the list pack() was given."""
-    return _unpack_value(packed)
+    return _unpack_value(packed, _Budget(limits or limits_now()))
 
 
 def load_events(events_json: bytes) -> list[dict[str, Any]]:
@@ -183,42 +274,60 @@ class _NotPacked(RRWebError):
     """Text that @rrweb/packer did not produce; the message is the bare reason."""
 
 
-def _unpack_value(packed: str, *, index: int | None = None) -> dict[str, Any] | list[Any]:
+def _unpack_value(
+    packed: str, budget: _Budget, *, index: int | None = None
+) -> dict[str, Any] | list[Any]:
     """Inflate one packer string; an object of "0", "1", ... keys becomes a list."""
     try:
-        return _inflate(packed)
+        value = _inflate(packed, budget)
     except _NotPacked as exc:
         if index is None:
             raise
         raise RRWebError(f"{FIELD}: item {index} is not @rrweb/packer output: {exc}") from None
+    budget.count(len(value) if isinstance(value, list) else 1)
+    return value
 
 
-def _inflate(packed: str) -> dict[str, Any] | list[Any]:
+def _inflate_bytes(raw: bytes, budget: _Budget) -> bytearray:
+    """Inflate zlib data step by step, refusing it as soon as it crosses a cap."""
+    inflater = zlib.decompressobj()
+    out = bytearray()
+    pending = raw
+    while not inflater.eof:
+        try:
+            # One byte more than the room left, so crossing a cap is seen, never overshot.
+            step = inflater.decompress(pending, min(INFLATE_STEP, budget.room(len(out)) + 1))
+        except zlib.error as exc:
+            raise _NotPacked(f"not zlib data ({exc})") from None
+        pending = inflater.unconsumed_tail
+        out += step
+        budget.check_inflated(len(out), len(raw))
+        if not step and not pending:
+            raise _NotPacked("truncated zlib data")
+    budget.inflated += len(out)
+    return out
+
+
+def _inflate(packed: str, budget: _Budget) -> dict[str, Any] | list[Any]:
     try:
         raw = packed.encode("latin-1")
     except UnicodeEncodeError as exc:
         raise _NotPacked(f"character {exc.start} is beyond latin-1") from None
-    inflater = zlib.decompressobj()
+    data = _inflate_bytes(raw, budget)
     try:
-        data = inflater.decompress(raw, MAX_UNPACKED_BYTES)
-    except zlib.error as exc:
-        raise _NotPacked(f"not zlib data ({exc})") from None
-    if inflater.unconsumed_tail:
-        raise _NotPacked(f"inflates to more than {MAX_UNPACKED_BYTES} bytes")
-    if not inflater.eof:
-        raise _NotPacked("truncated zlib data")
-    try:
-        value = json.loads(data.decode("utf-8"))
+        value = _DECODER.decode(data.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise _NotPacked(f"inflates to text that is not UTF-8 ({exc.reason})") from None
     except (ValueError, RecursionError) as exc:
         raise _NotPacked(f"inflates to text that is not JSON: {_json_error(exc)}") from None
+    del data
     if not isinstance(value, dict):
         raise _NotPacked(f"inflates to JSON {json_type(value)}, not an object")
     value.pop("v", None)
     # pack(array) spreads the array into an object: {"0": e0, "1": e1, ..., "v": "v1"}.
+    # Ordered by length then text: numeric order without int(), which refuses 5,000 digits.
     if all(key.isdecimal() and key.isascii() for key in value):
-        return [value[key] for key in sorted(value, key=int)]
+        return [value[key] for key in sorted(value, key=lambda k: (len(k.lstrip("0")), k))]
     return value
 
 
@@ -231,6 +340,7 @@ def _summarise(
     *,
     kind: str,
     encoding: str,
+    limits: Limits,
     raw: str | None = None,
     wrap: bool = False,
 ) -> DecodedBatch:
@@ -238,6 +348,7 @@ def _summarise(
     events = _as_list(events)
     if not events:
         raise RRWebError(f"{FIELD}: the batch holds no events")
+    _check_count(len(events), limits)
     first_ts = last_ts = None
     full_snapshots = 0
     href: str | None = None
@@ -308,12 +419,25 @@ def _utf8(text: str) -> bytes:
 def _dump(events: list[Any]) -> bytes:
     """Serialise unpacked events compactly; escape only if raw text cannot be UTF-8."""
     try:
-        return json.dumps(events, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        return json.dumps(
+            events, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        ).encode("utf-8")
     except UnicodeEncodeError:
         # A lone surrogate from a \\ud800 escape survives only as an escape.
-        return json.dumps(events, separators=(",", ":")).encode("ascii")
-    except (ValueError, RecursionError) as exc:
+        return json.dumps(events, separators=(",", ":"), allow_nan=False).encode("ascii")
+    except RecursionError:
+        raise RRWebError(f"{FIELD}: events cannot be stored as JSON (nested too deeply)") from None
+    except ValueError as exc:
         raise RRWebError(f"{FIELD}: events cannot be stored as JSON ({exc})") from None
+
+
+def _reject_constant(name: str) -> float:
+    """Refuse NaN and Infinity: not JSON, and a browser's JSON.parse would fail on them."""
+    raise ValueError(f"{name} is not a JSON value")
+
+
+# Built once: json.loads with a hook would build a new decoder for every batch.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
 def _json_error(exc: BaseException) -> str:

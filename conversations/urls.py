@@ -6,26 +6,26 @@ app_name = "conversations"
 
 urlpatterns = [
     path("", views.conversation_list, name="list"),
-    path("conversations/<str:uuid>/", views.conversation_replay, name="replay"),
+    path("conversations/<conversation:uuid>/", views.conversation_replay, name="replay"),
     path(
-        "conversations/<str:uuid>/recording/index.json",
+        "conversations/<conversation:uuid>/recording/index.json",
         views.recording_index,
         name="recording-index",
     ),
     path(
-        "conversations/<str:uuid>/recording/events.json",
+        "conversations/<conversation:uuid>/recording/events.json",
         views.recording_events,
         name="recording-events",
     ),
     path(
-        "conversations/<str:uuid>/export/<str:fmt>/",
+        "conversations/<conversation:uuid>/export/<str:fmt>/",
         export_views.conversation_export,
         name="export",
     ),
     path("api/conversations/", api.api_conversation_list, name="api-list"),
-    path("api/conversations/<str:uuid>/", api.api_conversation_detail, name="api-detail"),
+    path("api/conversations/<conversation:uuid>/", api.api_conversation_detail, name="api-detail"),
     path(
-        "api/conversations/<str:uuid>/recording/",
+        "api/conversations/<conversation:uuid>/recording/",
         api.api_conversation_recording,
         name="api-recording",
     ),
@@ -36,8 +36,10 @@ urlpatterns = [
     path("demo/cart/add/", demo.shop_cart_add, name="demo-cart-add"),
     path("demo/checkout/", demo.shop_checkout, name="demo-checkout"),
     path("demo/thanks/", demo.shop_thanks, name="demo-thanks"),
-    path("demo/chat/<str:uuid>/messages.json", demo.chat_messages, name="demo-chat-messages"),
+    path(
+        "demo/chat/<conversation:uuid>/messages.json", demo.chat_messages, name="demo-chat-messages"
+    ),
     path("demo/agent/", demo.agent_index, name="demo-agent-index"),
-    path("demo/agent/<str:uuid>/", demo.agent_console, name="demo-agent"),
-    path("demo/agent/<str:uuid>/reply/", demo.agent_reply, name="demo-agent-reply"),
+    path("demo/agent/<conversation:uuid>/", demo.agent_console, name="demo-agent"),
+    path("demo/agent/<conversation:uuid>/reply/", demo.agent_reply, name="demo-agent-reply"),
 ]

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET
 
 from conversations import selectors
 from conversations.api import VIEW_PERMISSION, api_permission_required
+from conversations.live import live_path
 
 EXPORT_PERMISSION = "conversations.export_conversation"
 EXPORT_FORMATS = [
@@ -154,7 +155,7 @@ def conversation_replay(request: HttpRequest, uuid: str) -> HttpResponse:
         "uuid": conversation.uuid,
         "indexUrl": reverse("conversations:recording-index", kwargs={"uuid": uuid}),
         "eventsUrl": reverse("conversations:recording-events", kwargs={"uuid": uuid}),
-        "livePath": f"/ws/live/{conversation.uuid}/",
+        "livePath": live_path(conversation.uuid),
         "live": not conversation.closed,
         "closed": conversation.closed,
         "clockOffsetMs": offset_ms,

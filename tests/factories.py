@@ -1,4 +1,5 @@
-"""Builders for protocol frames and rrweb events, as a real client would send them."""
+"""Builders for protocol frames and rrweb events, as a real client would send them, and for
+conversations stored as the archive may hold them."""
 
 import hashlib
 import json
@@ -195,3 +196,46 @@ def rrweb_parts(
         )
         for number, piece in enumerate(pieces, start=1)
     ]
+
+
+def stored_conversation(
+    uuid: str,
+    *,
+    body: str = "Is the blue kettle in stock?",
+    name: str = "Ada Shopper",
+):
+    """A conversation with participants, messages, an edit, events and a recording, stored
+    under `uuid` whatever it holds, as an archive import or data stored before uuids were
+    checked leaves it. The protocol refuses such uuids, so it is sent under a stand-in first.
+    """
+    from conversations import ingest
+    from conversations.models import Conversation
+
+    stand_in, message_uuid, arn = new_uuid(), new_uuid(), "arn:participant:customer"
+    edit = message(stand_in, body + " (edited)", message_uuid=message_uuid)["message"]
+    frames = [
+        new_conversation(stand_in, participants=[participant(name, arn=arn), participant("Bo")]),
+        message(
+            stand_in,
+            body,
+            message_uuid=message_uuid,
+            author=name,
+            author_conversation_participant_arn=arn,
+            epoch=T0 + 500,
+        ),
+        message(stand_in, "Yes, 12 left.", author="Bo", epoch=T0 + 2_500),
+        event("updated message", stand_in, event_updated_message=edit),
+        event(
+            "typing",
+            stand_in,
+            event_typing={"value": body, "author_conversation_participant_name": name},
+        ),
+        rrweb_frame(stand_in, 0, rrweb_events(start=T0, count=3), kind="init"),
+        rrweb_frame(stand_in, 1, incremental_events(start=T0 + 1_000, count=4)),
+    ]
+    outcomes = ingest.items_apply([ingest.item_from_text(dumps(fr)) for fr in frames], source=None)
+    refused = [o.reason for o in outcomes if o.status == ingest.REJECTED]
+    if refused:
+        raise ValueError(f"the stand-in conversation was refused: {refused}")
+    Conversation.objects.filter(uuid=stand_in).update(uuid=uuid)
+    return Conversation.objects.get(uuid=uuid)

@@ -639,7 +639,8 @@ BAD_FRAMES = [
     (msg(message_epoch=1.5), "message.message_epoch must be an integer, got 1.5"),
     (
         msg(message_epoch=2**63),
-        "message.message_epoch must be an integer, got 9223372036854775808",
+        "message.message_epoch must be an integer from -9223372036854775808 to "
+        "9223372036854775807, got 9223372036854775808",
     ),
     (
         msg(message_dts="yesterday"),
@@ -921,15 +922,36 @@ BAD_HASH = "0" * 64
 RRWEB_ERRORS = [
     ({"type": "snapshot"}, "event_rrweb.type must be 'init' or 'events', got 'snapshot'"),
     ({"type": ...}, "event_rrweb.type must be 'init' or 'events', got null"),
-    ({"event_index": -1}, "event_rrweb.event_index must be an integer >= 0, got -1"),
-    ({"event_index": ...}, "event_rrweb.event_index must be an integer >= 0, got null"),
-    ({"event_index": "1"}, "event_rrweb.event_index must be an integer >= 0, got '1'"),
-    ({"event_index": True}, "event_rrweb.event_index must be an integer >= 0, got true"),
-    ({"event_index": 0.5}, "event_rrweb.event_index must be an integer >= 0, got 0.5"),
+    (
+        {"event_index": -1},
+        f"event_rrweb.event_index must be an integer from 0 to {2**63 - 1}, got -1",
+    ),
+    (
+        {"event_index": ...},
+        f"event_rrweb.event_index must be an integer from 0 to {2**63 - 1}, got null",
+    ),
+    (
+        {"event_index": "1"},
+        f"event_rrweb.event_index must be an integer from 0 to {2**63 - 1}, got '1'",
+    ),
+    (
+        {"event_index": True},
+        f"event_rrweb.event_index must be an integer from 0 to {2**63 - 1}, got true",
+    ),
+    (
+        {"event_index": 0.5},
+        f"event_rrweb.event_index must be an integer from 0 to {2**63 - 1}, got 0.5",
+    ),
     ({"data": ...}, "event_rrweb.data must be a string, got null"),
     ({"data": [1]}, "event_rrweb.data must be a string, got array"),
-    ({"data_total_parts": 0}, "event_rrweb.data_total_parts must be an integer >= 1, got 0"),
-    ({"data_total_parts": "2"}, "event_rrweb.data_total_parts must be an integer >= 1, got '2'"),
+    (
+        {"data_total_parts": 0},
+        "event_rrweb.data_total_parts must be an integer from 1 to 10000, got 0",
+    ),
+    (
+        {"data_total_parts": "2"},
+        "event_rrweb.data_total_parts must be an integer from 1 to 10000, got '2'",
+    ),
     (
         {"data_part": 0},
         "event_rrweb.data_part must be an integer between 1 and data_total_parts, got 0",

@@ -159,7 +159,12 @@ def test_deeply_nested_json_is_a_protocol_error() -> None:
 
 # --- Valid generated frames round-trip ----------------------------------------------------------
 
-ids = st.text(min_size=1, max_size=36)
+# Identifiers are drawn from their documented alphabet; any other text is refused (see below).
+ids = st.text(
+    alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:",
+    min_size=1,
+    max_size=protocol.UUID_RULE.max_length,
+)
 instants = st.datetimes(
     min_value=datetime(1970, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
 )
@@ -268,3 +273,20 @@ def test_dts_round_trip_in_every_form(at: datetime) -> None:
         if "T" not in text:
             continue
         assert protocol.parse_dts(text, field="x") == expected
+
+
+@FAST
+@given(st.text(min_size=1, max_size=120) | st.text(alphabet=st.characters(codec=None), max_size=8))
+def test_any_text_as_conversation_uuid_is_kept_exactly_or_refused_naming_the_field(
+    text: str,
+) -> None:
+    """A uuid either comes back unchanged and within the documented rules, or is refused."""
+    try:
+        parsed = parse_envelope({"type": "check queue position", "conversation_uuid": text})
+    except ProtocolError as error:
+        assert str(error).startswith("conversation_uuid ")
+        assert len(str(error)) < 400
+        return
+    assert parsed.conversation_uuid == text
+    assert len(text) <= protocol.UUID_RULE.max_length
+    assert protocol.UUID_RULE.pattern.fullmatch(text)

@@ -62,3 +62,124 @@ def test_without_a_retention_limit_everything_is_kept(days):
     with override_settings(REPLAY_RETENTION_DAYS=days):
         assert "every conversation is kept" in purge()
     assert Conversation.objects.filter(pk=old.pk).exists()
+
+
+# --- Rejected frames: their own age and byte budget ---------------------------------------------
+
+
+def rejected(days_old: float, *, text: str = "x" * 1000, binary: bytes | None = None, uuid=""):
+    return RejectedFrame.objects.create(
+        kind="invalid",
+        reason="invalid JSON",
+        size=len(text.encode()) + len(binary or b""),
+        text=text,
+        binary=binary,
+        conversation_uuid=uuid,
+        received_at=timezone.now() - timezone.timedelta(days=days_old),
+    )
+
+
+def purge_rejected(*args: str) -> str:
+    out = io.StringIO()
+    call_command("purge_rejected_frames", *args, stdout=out)
+    return out.getvalue()
+
+
+def kept() -> set[int]:
+    return set(RejectedFrame.objects.values_list("pk", flat=True))
+
+
+@override_settings(REPLAY_REJECTED_RETENTION_DAYS=30, REPLAY_REJECTED_MAX_BYTES=None)
+def test_rejected_frames_older_than_their_retention_are_deleted_and_audited():
+    old, older, recent = rejected(31), rejected(400), rejected(29)
+
+    output = purge_rejected()
+
+    assert kept() == {recent.pk}
+    assert "Rejected frames: deleted 2 received before" in output
+    assert "(2000 bytes; REPLAY_REJECTED_RETENTION_DAYS)" in output
+    entry = AuditLog.objects.get()
+    assert (entry.action, entry.user, entry.conversation_uuid) == ("purge", None, "")
+    assert entry.detail.startswith("rejected frames: 2 received before")
+    assert {old.pk, older.pk}.isdisjoint(kept())
+
+
+@override_settings(REPLAY_REJECTED_RETENTION_DAYS=None, REPLAY_REJECTED_MAX_BYTES=2500)
+def test_the_oldest_rejected_frames_beyond_the_byte_budget_are_deleted_newest_kept():
+    frames = [rejected(days) for days in (1, 2, 3, 4, 5)]  # 1000 bytes each, newest first
+
+    output = purge_rejected()
+
+    assert kept() == {frames[0].pk, frames[1].pk}
+    assert (
+        "deleted 3 oldest beyond the newest 2500 bytes (3000 bytes; REPLAY_REJECTED_MAX_BYTES)"
+        in (output)
+    )
+    assert "REPLAY_REJECTED_MAX_BYTES" in AuditLog.objects.get().detail
+
+
+@override_settings(REPLAY_REJECTED_RETENTION_DAYS=None, REPLAY_REJECTED_MAX_BYTES=2000)
+def test_the_byte_budget_counts_stored_bytes_of_text_and_binary():
+    binary = rejected(1, text="", binary=b"\x00" * 1000)
+    accented = rejected(2, text="é" * 500)  # 500 characters, 1000 bytes
+    ascii_ = rejected(3, text="x" * 1)
+
+    purge_rejected()
+
+    assert kept() == {binary.pk, accented.pk}
+    assert ascii_.pk not in kept()
+
+
+@override_settings(REPLAY_REJECTED_RETENTION_DAYS=None, REPLAY_REJECTED_MAX_BYTES=1500)
+def test_frames_received_at_the_same_moment_are_cut_by_arrival_order():
+    at = timezone.now() - timezone.timedelta(days=1)
+    first, second = rejected(1), rejected(1)
+    RejectedFrame.objects.update(received_at=at)
+    purge_rejected()
+    assert kept() == {second.pk}
+    assert first.pk not in kept()
+
+
+@override_settings(REPLAY_REJECTED_RETENTION_DAYS=30, REPLAY_REJECTED_MAX_BYTES=1000)
+def test_rejected_frames_of_a_conversation_under_legal_hold_are_kept_and_not_counted():
+    Conversation.objects.create(uuid="held-1", legal_hold=True)
+    held = [rejected(days, uuid="held-1") for days in (1, 400)]
+    newest, other = rejected(2, uuid="someone"), rejected(3)
+
+    output = purge_rejected()
+
+    assert kept() == {held[0].pk, held[1].pk, newest.pk}
+    assert other.pk not in kept()
+    assert "kept 2 of conversations under legal hold" in output
+
+
+@override_settings(REPLAY_REJECTED_RETENTION_DAYS=30, REPLAY_REJECTED_MAX_BYTES=1000)
+def test_rejected_frames_dry_run_counts_what_would_go_and_deletes_nothing():
+    frames = [rejected(days) for days in (1, 2, 90)]
+    output = purge_rejected("--dry-run")
+    assert "Rejected frames: would delete 1 received before" in output
+    assert "1 oldest beyond the newest 1000 bytes (1000 bytes;" in output
+    assert kept() == {frame.pk for frame in frames}
+    assert not AuditLog.objects.exists()
+
+
+@override_settings(REPLAY_REJECTED_RETENTION_DAYS=None, REPLAY_REJECTED_MAX_BYTES=0)
+def test_without_rejected_frame_limits_every_one_is_kept():
+    frame = rejected(3650)
+    assert "every rejected frame is kept" in purge_rejected()
+    assert kept() == {frame.pk}
+
+
+@override_settings(REPLAY_RETENTION_DAYS=None)
+def test_purge_conversations_also_purges_rejected_frames_with_their_defaults():
+    old, recent = rejected(31), rejected(1)
+    output = purge("--dry-run")
+    assert "every conversation is kept" in output
+    assert "Rejected frames: would delete 1 received before" in output
+    assert kept() == {old.pk, recent.pk}
+
+    output = purge()
+
+    assert "Rejected frames: deleted 1 received before" in output
+    assert "beyond the newest 1073741824 bytes" in output
+    assert kept() == {recent.pk}

@@ -2,13 +2,16 @@
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
+import sys
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from django.test import override_settings
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -239,8 +242,12 @@ E = "event_rrweb.data: "
         (events_with({"type": 3, "timestamp": "9"}), "events", E + "event 5 has no numeric"),
         (events_with({"type": 3, "timestamp": None}), "events", E + "event 5 has no numeric"),
         (events_with({"type": 3, "timestamp": False}), "events", E + "event 5 has no numeric"),
-        ('[{"type": 3, "timestamp": NaN}]', "events", E + "event 0 has no numeric timestamp"),
-        ('[{"type": 3, "timestamp": Infinity}]', "events", E + "event 0 has no numeric"),
+        ('[{"type": 3, "timestamp": NaN}]', "events", NEITHER + "JSON: NaN is not a JSON value"),
+        (
+            '[{"type": 3, "timestamp": 1, "data": {"x": -Infinity}}]',
+            "events",
+            NEITHER + "JSON: -Infinity is not a JSON value",
+        ),
         ('[{"type": 3, "timestamp": -1}]', "events", E + "event 0 has timestamp -1 out of range"),
         ('[{"type": 3, "timestamp": 1e300}]', "events", E + "event 0 has timestamp 1e+300 out"),
         (
@@ -265,13 +272,6 @@ def test_invalid_batch_is_rejected_with_the_reason(text, kind, message):
 
 def test_rrweb_error_is_a_protocol_error():
     assert issubclass(RRWebError, ProtocolError)
-
-
-def test_zlib_bomb_is_refused(monkeypatch):
-    monkeypatch.setattr(rrweb, "MAX_UNPACKED_BYTES", 1000)
-    bomb = zlib.compress(b" " * 5000 + b"{}").decode("latin-1")
-    with pytest.raises(RRWebError, match="inflates to more than 1000 bytes"):
-        decode_batch(bomb, kind="events")
 
 
 def test_lone_surrogate_in_text_is_refused():
@@ -444,3 +444,187 @@ def test_frames_carry_parts_and_hashes(session):
     assert {f["type"] for f in frames} == {"event"}
     assert {f["event_type"] for f in frames} == {"rrweb"}
     assert frames[-1]["event_rrweb"]["event_index"] == 11
+
+
+# -- limits: what a batch may unpack to ----------------------------------------------------------
+
+MIB = 1024 * 1024
+BOMB_SCRIPT = r"""
+import json, resource, sys, tracemalloc, zlib
+from conversations.rrweb import RRWebError, decode_batch
+
+# 256 MiB of one repeated JSON pattern, as one packed event: zlib squeezes it below 1 MB.
+pattern = b'{"id":12345,"text":"the blue kettle, 39 EUR","x":100,"y":200},'
+head = b'{"type":3,"timestamp":1700000000000,"data":{"source":0,"texts":['
+tail = b'{}]},"v":"v1"}'
+chunk = pattern * (1024 * 1024 // len(pattern))
+packer = zlib.compressobj(9)
+parts = [packer.compress(head)]
+for _ in range(256 * 1024 * 1024 // len(chunk)):
+    parts.append(packer.compress(chunk))
+parts.append(packer.compress(tail))
+parts.append(packer.flush())
+bomb = b"".join(parts).decode("latin-1")
+del parts, chunk
+text = json.dumps([bomb]) if sys.argv[1] == "array" else bomb
+
+rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+tracemalloc.start()
+try:
+    decode_batch(text, kind="events")
+    reason = None
+except RRWebError as error:
+    reason = str(error)
+peak = tracemalloc.get_traced_memory()[1]
+tracemalloc.stop()
+rss_growth = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before
+print(json.dumps({"bomb": len(bomb), "reason": reason, "peak": peak, "rss": rss_growth * 1024}))
+"""
+
+
+@pytest.mark.parametrize("shape", ["string", "array"])
+def test_packer_bomb_of_256_mib_is_refused_without_inflating_it(shape):
+    """A sub-megabyte packer string that inflates to 256 MiB is refused within its cap."""
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    done = subprocess.run(
+        [sys.executable, "-c", BOMB_SCRIPT, shape],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    result = json.loads(done.stdout)
+    assert result["bomb"] < MIB
+    assert result["reason"] == (
+        "event_rrweb.data: a @rrweb/packer string inflates to more than 8388608 bytes "
+        "(REPLAY_PACKED_MAX_STRING_BYTES)"
+    )
+    # The cap is 8 MiB: nothing near the 256 MiB the bomb holds is ever allocated.
+    assert result["peak"] < 24 * MIB, result
+    assert result["rss"] < 64 * MIB, result
+
+
+def packed_array(events: list) -> str:
+    """What pack(events) produces: the array spread into an object of index keys."""
+    return packed({**{str(i): event for i, event in enumerate(events)}, "v": "v1"})
+
+
+def repeated_event(size: int) -> dict:
+    return {**scroll(1), "data": {"source": 0, "text": "a" * size}}
+
+
+@override_settings(REPLAY_PACKED_MAX_STRING_BYTES=100_000, REPLAY_PACKED_MAX_BATCH_BYTES=MIB)
+def test_a_packer_string_over_its_setting_is_refused_naming_it():
+    decode_batch(packed(repeated_event(90_000)), kind="events")
+    with pytest.raises(RRWebError) as caught:
+        decode_batch(packed(repeated_event(110_000)), kind="events")
+    assert str(caught.value) == (
+        "event_rrweb.data: a @rrweb/packer string inflates to more than 100000 bytes "
+        "(REPLAY_PACKED_MAX_STRING_BYTES)"
+    )
+
+
+@override_settings(REPLAY_PACKED_MAX_STRING_BYTES=MIB, REPLAY_PACKED_MAX_BATCH_BYTES=300_000)
+def test_packer_strings_of_a_batch_over_the_batch_setting_are_refused_naming_it():
+    three = json.dumps([packed(repeated_event(90_000)) for _ in range(3)])
+    assert decode_batch(three, kind="events").count == 3
+    four = json.dumps([packed(repeated_event(90_000)) for _ in range(4)])
+    with pytest.raises(RRWebError) as caught:
+        decode_batch(four, kind="events")
+    assert str(caught.value) == (
+        "event_rrweb.data: the batch's @rrweb/packer strings inflate to more than 300000 bytes "
+        "in all (REPLAY_PACKED_MAX_BATCH_BYTES)"
+    )
+
+
+@override_settings(REPLAY_PACKED_MAX_STRING_BYTES=64 * MIB, REPLAY_PACKED_MAX_BATCH_BYTES=64 * MIB)
+def test_a_packer_string_inflating_past_the_ratio_is_refused_but_small_ones_are_not():
+    small = packed(repeated_event(MIB - 1000))  # under the floor: any ratio goes
+    assert len(small) * 100 < MIB
+    decode_batch(small, kind="events")
+    big = packed(repeated_event(3 * MIB))
+    with pytest.raises(RRWebError) as caught:
+        decode_batch(big, kind="events")
+    assert str(caught.value) == (
+        f"event_rrweb.data: a @rrweb/packer string of {len(big)} bytes inflates more than "
+        "100 times (REPLAY_PACKED_MAX_RATIO)"
+    )
+    with override_settings(REPLAY_PACKED_MAX_RATIO=10_000):
+        decode_batch(big, kind="events")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        json.dumps([scroll(i) for i in range(11)]),
+        packed_array([scroll(i) for i in range(11)]),
+        json.dumps(
+            [
+                packed_array([scroll(i) for i in range(6)]),
+                packed_array([scroll(i) for i in range(5)]),
+            ]
+        ),
+        json.dumps([packed(scroll(i)) for i in range(11)]),
+    ],
+    ids=["json", "packed array", "packed arrays", "packed events"],
+)
+@override_settings(REPLAY_BATCH_MAX_EVENTS=10)
+def test_a_batch_of_more_events_than_the_setting_is_refused_naming_it(text):
+    with pytest.raises(RRWebError) as caught:
+        decode_batch(text, kind="events")
+    assert str(caught.value) == (
+        "event_rrweb.data: the batch holds more than 10 events (REPLAY_BATCH_MAX_EVENTS)"
+    )
+    with override_settings(REPLAY_BATCH_MAX_EVENTS=11):
+        assert decode_batch(text, kind="events").count == 11
+
+
+def test_limits_are_read_from_settings_at_each_call():
+    assert rrweb.limits_now() == rrweb.Limits(
+        string_bytes=8 * MIB, batch_bytes=16 * MIB, ratio=100, events=100_000
+    )
+    with override_settings(REPLAY_BATCH_MAX_EVENTS=5):
+        assert rrweb.limits_now().events == 5
+
+
+def nested(depth: int) -> dict:
+    value: object = 1
+    for _ in range(depth):
+        value = [value]
+    return {**scroll(1), "data": {"source": 0, "deep": value}}
+
+
+def nested_text(depth: int) -> str:
+    event = json.dumps(scroll(1))[:-1] + ', "deep": ' + "[" * depth + "]" * depth + "}"
+    return "[" + event + "]"
+
+
+@pytest.mark.parametrize("depth", [10, 900, 2_000, 10_000, 100_000])
+@pytest.mark.parametrize("packer", [False, True], ids=["json", "packed"])
+def test_deeply_nested_events_are_stored_or_refused_as_nested_too_deeply(depth, packer):
+    text = nested_text(depth)
+    if packer:
+        text = zlib.compress(('{"0":' + nested_text(depth)[1:-1] + ',"v":"v1"}').encode()).decode(
+            "latin-1"
+        )
+    try:
+        batch = decode_batch(text, kind="events")
+    except RRWebError as error:
+        assert "nested too deeply" in str(error)
+        return
+    assert batch.count == 1
+
+
+def test_packed_array_with_enormous_index_keys_is_ordered_not_a_crash():
+    value = {"9" * 5000: scroll(2), "1": scroll(1), "v": "v1"}
+    text = zlib.compress(json.dumps(value).encode()).decode("latin-1")
+    batch = decode_batch(text, kind="events")
+    assert [e["timestamp"] for e in rrweb.load_events(batch.events_json)] == [1, 2]
+
+
+def test_packed_event_with_a_number_too_large_for_json_is_refused():
+    text = zlib.compress(b'{"type":3,"timestamp":1,"data":{"x":1e999},"v":"v1"}').decode("latin-1")
+    with pytest.raises(RRWebError, match="events cannot be stored as JSON"):
+        decode_batch(text, kind="events")
