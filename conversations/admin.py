@@ -23,6 +23,7 @@ from conversations.models import (
     RejectedFrame,
     TimelineEvent,
 )
+from conversations.retention import LegalHoldError, conversation_remove
 
 
 def pretty_json(value: object) -> str:
@@ -130,6 +131,26 @@ class ConversationAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def get_deleted_objects(self, objs, request: HttpRequest) -> tuple:
+        """Name the conversations, not every row they own; those under legal hold are refused."""
+        conversations = list(objs)
+        protected = [f"{c} (under legal hold)" for c in conversations if c.legal_hold]
+        perms_needed = set() if self.has_delete_permission(request) else {"conversation"}
+        counts = {self.opts.verbose_name_plural: len(conversations)}
+        return [str(c) for c in conversations], counts, perms_needed, protected
+
+    def delete_model(self, request: HttpRequest, obj: Conversation) -> None:
+        self.delete_queryset(request, Conversation.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> None:
+        for conversation in queryset.only("id", "uuid"):
+            try:
+                conversation_remove(
+                    conversation=conversation, user=request.user, request=request, detail="admin"
+                )
+            except LegalHoldError as exc:  # a hold set since the confirmation page
+                self.message_user(request, f"Not deleted: {exc}.", messages.ERROR)
 
     @admin.display(description="Summary as sent")
     def summary_shown(self, conversation: Conversation) -> str:

@@ -29,6 +29,7 @@ class IngestKey(models.Model):
 
     class Meta:
         ordering = ["name"]
+        permissions = [("revoke_ingestkey", "Can revoke ingest keys")]
 
     def __str__(self) -> str:
         return self.name
@@ -90,7 +91,10 @@ class Conversation(models.Model):
     class Meta:
         ordering = ["-first_seen_at", "-id"]
         indexes = [models.Index(fields=["-first_seen_at", "-id"], name="conv_newest")]
-        permissions = [("export_conversation", "Can export conversations")]
+        permissions = [
+            ("export_conversation", "Can export conversations"),
+            ("hold_conversation", "Can set or lift legal hold"),
+        ]
 
     def __str__(self) -> str:
         return self.uuid
@@ -270,7 +274,9 @@ class RecordingPack(models.Model):
         "self",
         null=True,
         blank=True,
-        on_delete=models.PROTECT,
+        # RESTRICT, not PROTECT: a base cannot go while a pack that needs it stays, but a
+        # conversation's delete takes all its packs at once, bases included.
+        on_delete=models.RESTRICT,
         related_name="+",
         db_index=False,
         help_text="A pack of the same conversation whose first batch is this one's dictionary: "
@@ -313,7 +319,7 @@ class RRWebBatch(models.Model):
         "self",
         null=True,
         blank=True,
-        on_delete=models.PROTECT,
+        on_delete=models.RESTRICT,  # as RecordingPack.base
         related_name="+",
         db_index=False,
         help_text="The batch whose events are the compression dictionary of this one.",
@@ -390,6 +396,7 @@ class RejectedFrame(models.Model):
 
     class Meta:
         ordering = ["-received_at", "-id"]
+        permissions = [("reapply_rejectedframe", "Can re-apply rejected frames through ingest")]
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.reason[:60]}"
@@ -403,6 +410,12 @@ class AuditLog(models.Model):
         EXPORT = "export", "Exported"
         IMPORT = "import", "Imported"
         PURGE = "purge", "Purged"
+        DELETE = "delete", "Deleted by staff"
+        LEGAL_HOLD = "legal_hold", "Set or lifted legal hold"
+        REVOKE_KEY = "revoke_key", "Revoked an ingest key"
+        REAPPLY = "reapply", "Re-applied rejected frames"
+        LOGIN_FAILED = "login_failed", "Failed to sign in"
+        LOCKOUT = "lockout", "Locked out after failed sign-ins"
 
     at = models.DateTimeField(default=now, db_index=True, editable=False)
     user = models.ForeignKey(

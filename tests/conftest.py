@@ -28,6 +28,35 @@ def source(db):
 
 
 @pytest.fixture
+def packed_conversation(db):
+    """Make conversations whose page loads are packed: the first pack is the others' base."""
+    from conversations import ingest
+    from conversations.models import Conversation, RecordingPack
+    from conversations.packing import recordings_pack
+    from tests import factories as f
+
+    def make(pages: int = 4) -> Conversation:
+        uuid = f.new_uuid()
+        frames = [f.new_conversation(uuid), f.message(uuid)]
+        for page in range(pages):
+            start = f.T0 + 100_000 * page
+            events = f.rrweb_events(start=start, href=f"https://shop.example/p{page}")
+            frames.append(f.rrweb_frame(uuid, 4 * page, events, kind="init"))
+            frames += [
+                f.rrweb_frame(uuid, 4 * page + n, f.incremental_events(start=start + 500 * n))
+                for n in range(1, 4)
+            ]
+        ingest.items_apply([ingest.item_from_text(f.dumps(frame)) for frame in frames], source=None)
+        recordings_pack(finished_only=False)
+        conversation = Conversation.objects.get(uuid=uuid)
+        packs = RecordingPack.objects.filter(conversation=conversation)
+        assert packs.count() == pages and packs.filter(base__isnull=False).exists()
+        return conversation
+
+    return make
+
+
+@pytest.fixture
 def staff_user(db, django_user_model):
     from django.contrib.auth.models import Permission
 
