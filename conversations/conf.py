@@ -43,3 +43,8 @@ DEFAULTS: dict[str, Any] = {
 def get(name: str) -> Any:
     """Return the project setting `name`, falling back to its default."""
     return getattr(settings, name, DEFAULTS[name])
+
+
+def demo_enabled() -> bool:
+    """The demo is served in development (DEBUG) or when REPLAY_DEMO is set."""
+    return bool(settings.DEBUG or get("REPLAY_DEMO"))

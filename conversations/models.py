@@ -4,6 +4,7 @@ import hashlib
 import secrets
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.timezone import now
 
@@ -17,6 +18,8 @@ class IngestKey(models.Model):
     """A credential that lets one source (a shop's widget or a relay) stream frames in."""
 
     PREFIX = "rk_"
+    # The demo shop's key: its value is public, so ingest takes it only while the demo is on.
+    DEMO_NAME = "demo"
 
     name = models.CharField(max_length=100, unique=True)
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
@@ -33,6 +36,10 @@ class IngestKey(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        if self._state.adding and self.name == self.DEMO_NAME:
+            raise ValidationError({"name": f"{self.DEMO_NAME!r} is reserved for the demo shop."})
 
     @staticmethod
     def hash_key(raw_key: str) -> str:

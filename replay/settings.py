@@ -1,9 +1,11 @@
 """Settings for the conversation replay project, configured from the environment."""
 
 import os
+import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -21,11 +23,68 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def secret_key_from_file(path: Path) -> str:
+    """The key kept in `path` (readable by its owner only), made on first use."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f".{path.name}.{os.getpid()}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(secrets.token_urlsafe(50))
+        try:
+            os.link(draft, path)  # atomic: of processes starting together, one key wins
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+        mode = path.stat().st_mode
+    if mode & 0o077:
+        raise ImproperlyConfigured(
+            f"{path} holds the secret key but others may read it: chmod 600 {path}"
+        )
+    return path.read_text().strip()
+
+
 DEBUG = env_bool("DEBUG")
+# The production profile (see README, "Production"): no defaults that only suit a laptop.
+PRODUCTION = env_bool("REPLAY_PRODUCTION")
 REPLAY_DEMO = env_bool("REPLAY_DEMO")
-SECRET_KEY = os.environ.get("SECRET_KEY") or "insecure-development-key-set-SECRET_KEY-in-production"
+
+if os.environ.get("SECRET_KEY"):
+    SECRET_KEY = os.environ["SECRET_KEY"]
+elif PRODUCTION:
+    raise ImproperlyConfigured(
+        "REPLAY_PRODUCTION is on but SECRET_KEY is not set: set it to a long random value "
+        "(python -c 'import secrets; print(secrets.token_urlsafe(50))') and keep it secret."
+    )
+elif DEBUG:
+    SECRET_KEY = "insecure-development-key-set-SECRET_KEY-in-production"
+else:
+    # `make run` and other single-machine setups: a random key kept beside the database.
+    SECRET_KEY = secret_key_from_file(VAR_DIR / "secret_key")
+
+if PRODUCTION:
+    if DEBUG:
+        raise ImproperlyConfigured("REPLAY_PRODUCTION is on: turn DEBUG off.")
+    if not os.environ.get("ALLOWED_HOSTS"):
+        raise ImproperlyConfigured(
+            "REPLAY_PRODUCTION is on but ALLOWED_HOSTS is not set: list the host names staff "
+            "and shops reach this server by, comma-separated."
+        )
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+
+if PRODUCTION:
+    # Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips it from clients).
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", 365 * 24 * 3600))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
 
 INSTALLED_APPS = [
     "daphne",

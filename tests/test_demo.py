@@ -1,9 +1,10 @@
 """The demo shop and agent console: served only when enabled, a working key, both chat sides."""
 
+import io
 import json
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from conversations import ingest
@@ -59,7 +60,9 @@ def test_every_shop_page_embeds_the_client_with_a_key_the_ingest_socket_accepts(
 
 
 def test_the_demo_key_is_stable_and_an_old_random_one_is_replaced(demo_on):
-    ingest_key_create(name=DEMO_KEY_NAME)  # as an earlier first run made it
+    earlier = IngestKey(name=DEMO_KEY_NAME)  # as an earlier first run made it
+    earlier.set_key(IngestKey.new_raw_key())
+    earlier.save()
     _, raw_key, changed = demo_key_ensure()
     assert changed
     assert demo_key_ensure() == (IngestKey.objects.get(name=DEMO_KEY_NAME), raw_key, False)
@@ -157,10 +160,35 @@ def test_first_run_says_where_to_go_and_how_to_sign_in(monkeypatch, demo_on):
     from django.contrib.auth import authenticate
 
     assert authenticate(username="admin", password=password) is not None
-    assert f"The ingest key '{DEMO_KEY_NAME}'" in text
+    assert f"ingest key '{DEMO_KEY_NAME}'" in text
 
     again = StringIO()
     call_command("first_run", stdout=again)
     assert password not in again.getvalue()
     assert "Created" not in again.getvalue()
     assert "/demo/" in again.getvalue()
+
+
+def test_ingest_refuses_the_demo_key_while_the_demo_is_off(demo_on):
+    _, raw_key, _ = demo_key_ensure()
+    assert ingest_key_authenticate(raw_key) is not None
+    demo_on.REPLAY_DEMO = False
+    assert ingest_key_authenticate(raw_key) is None
+
+
+def test_first_run_without_the_demo_makes_no_demo_key(settings):
+    from io import StringIO
+
+    settings.REPLAY_DEMO = False
+    settings.DEBUG = False
+    out = StringIO()
+    call_command("first_run", stdout=out)
+    assert not IngestKey.objects.filter(name=DEMO_KEY_NAME).exists()
+    assert "Demo shop:      off" in out.getvalue()
+
+
+def test_the_demo_key_name_is_reserved():
+    with pytest.raises(ValueError, match="reserved"):
+        ingest_key_create(name=DEMO_KEY_NAME)
+    with pytest.raises(CommandError, match="reserved"):
+        call_command("create_ingest_key", DEMO_KEY_NAME, stdout=io.StringIO())
