@@ -10,7 +10,7 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from conversations import conf, ingest, selectors
+from conversations import conf, ingest, permissions, selectors
 from conversations.keys import ingest_key_authenticate
 from conversations.live import live_group
 from conversations.protocol import ConversationEventRRWeb, dumps
@@ -166,15 +166,6 @@ class IngestConsumer(AsyncWebsocketConsumer):
                 logger.exception("failed to store frames of a closed connection")
 
 
-def _may_watch(user) -> bool:
-    return bool(
-        user is not None
-        and user.is_authenticated
-        and user.is_staff
-        and user.has_perm("conversations.view_conversation")
-    )
-
-
 class LiveConsumer(AsyncWebsocketConsumer):
     """Push a conversation's newly committed batches, messages and events to a staff page.
 
@@ -185,7 +176,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.conversation_uuid = self.scope["url_route"]["kwargs"]["uuid"]
         self.group = live_group(self.conversation_uuid)
-        if not await database_sync_to_async(_may_watch)(self.scope.get("user")):
+        if not await database_sync_to_async(permissions.can_view)(self.scope.get("user")):
             await self.close()  # before accept: the handshake is refused with 403
             return
         await self.channel_layer.group_add(self.group, self.channel_name)

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from conversations import conf, ingest, selectors
 from conversations.models import Conversation, IngestKey, Message, Participant
-from conversations.views import staff_required
+from conversations.permissions import staff_required
 
 DEMO_KEY_NAME = IngestKey.DEMO_NAME
 MERCHANT_ID = "HARBOR"

@@ -1,24 +1,20 @@
 """Staff pages: the conversation list, the replay page and the recording endpoints it loads."""
 
 import json
-from collections.abc import Callable
 from datetime import date
-from functools import wraps
 from urllib.parse import urlencode
 
-from django.conf import settings
-from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils.text import compress_string
 from django.views.decorators.http import require_GET
 
-from conversations import selectors
-from conversations.api import VIEW_PERMISSION, api_permission_required
+from conversations import permissions, selectors
+from conversations.audit import audit_record
+from conversations.models import AuditLog
+from conversations.permissions import api_permission_required, staff_required
 
-EXPORT_PERMISSION = "conversations.export_conversation"
 EXPORT_FORMATS = [
     ("archive", "Archive (.zip)"),
     ("archive-zst", "Archive (.zst)"),
@@ -30,20 +26,6 @@ EXPORT_FORMATS = [
 PAGE_SIZE = 50
 # One chunk of recording events: big enough to cover minutes, small enough to parse in a blink.
 CHUNK_EVENTS = 3000
-
-
-def staff_required(view: Callable) -> Callable:
-    """Sign-in for anonymous visitors; 403 for anyone not staff with the view permission."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path(), settings.LOGIN_URL)
-        if not (request.user.is_staff and request.user.has_perm(VIEW_PERMISSION)):
-            raise PermissionDenied
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 def _date(value: str) -> date | None:
@@ -131,16 +113,13 @@ def conversation_list(request: HttpRequest) -> HttpResponse:
 
 
 def _export_links(request: HttpRequest, uuid: str) -> list[tuple[str, str]]:
-    """Download links of the exports, for those allowed; none until the exports exist."""
-    if not request.user.has_perm(EXPORT_PERMISSION):
+    """Where each export is posted to, for those allowed to export."""
+    if not permissions.can_export(request.user):
         return []
-    try:
-        return [
-            (label, reverse("conversations:export", kwargs={"uuid": uuid, "fmt": fmt}))
-            for fmt, label in EXPORT_FORMATS
-        ]
-    except NoReverseMatch:
-        return []
+    return [
+        (label, reverse("conversations:export", kwargs={"uuid": uuid, "fmt": fmt}))
+        for fmt, label in EXPORT_FORMATS
+    ]
 
 
 @require_GET
@@ -150,6 +129,13 @@ def conversation_replay(request: HttpRequest, uuid: str) -> HttpResponse:
     if data is None:
         raise Http404("No such conversation.")
     conversation, offset_ms, items = data.conversation, data.offset_ms, data.items
+    audit_record(
+        user=request.user,
+        action=AuditLog.Action.VIEW,
+        conversation=conversation,
+        request=request,
+        detail="replay page",
+    )
     config = {
         "uuid": conversation.uuid,
         "indexUrl": reverse("conversations:recording-index", kwargs={"uuid": uuid}),
@@ -194,7 +180,7 @@ def _conversation_or_404(uuid: str):
 
 
 @require_GET
-@api_permission_required(VIEW_PERMISSION)
+@api_permission_required(permissions.VIEW)
 def recording_index(request: HttpRequest, uuid: str) -> HttpResponse:
     """The recording's batches, full-snapshot positions, pages and clock offset."""
     index = selectors.recording_index(_conversation_or_404(uuid))
@@ -202,7 +188,7 @@ def recording_index(request: HttpRequest, uuid: str) -> HttpResponse:
 
 
 @require_GET
-@api_permission_required(VIEW_PERMISSION)
+@api_permission_required(permissions.VIEW)
 def recording_events(request: HttpRequest, uuid: str) -> HttpResponse:
     """One chunk of events: batches from `from` (an event_index) up to `to` or a size bound."""
     conversation = _conversation_or_404(uuid)
