@@ -41,6 +41,9 @@ ROLES: dict[str, tuple[str, ...]] = {
         "conversations.view_rejectedframe",
         REAPPLY,
         "conversations.view_auditlog",
+        # Lifting a sign-in lockout early: django-axes' failed attempts.
+        "axes.view_accessattempt",
+        "axes.delete_accessattempt",
     ),
 }
 

@@ -26,24 +26,30 @@ ROLES = {
         "view_rejectedframe",
         "reapply_rejectedframe",
         "view_auditlog",
+        # Lifting a sign-in lockout early: django-axes' failed attempts.
+        "axes.view_accessattempt",
+        "axes.delete_accessattempt",
     ],
 }
 
 
 def create_roles(apps, schema_editor) -> None:
     # Permissions are normally made after the last migration; the groups need them now.
-    app_config = apps.get_app_config("conversations")
-    app_config.models_module = True
-    create_permissions(app_config, apps=apps, verbosity=0)
+    for label in ("conversations", "axes"):
+        app_config = apps.get_app_config(label)
+        app_config.models_module = True
+        create_permissions(app_config, apps=apps, verbosity=0)
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
-    for name, codenames in ROLES.items():
-        group, _ = Group.objects.get_or_create(name=name)
-        group.permissions.add(
-            *Permission.objects.filter(
-                content_type__app_label="conversations", codename__in=codenames
+    for role, names in ROLES.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        for name in names:
+            app_label, _, codename = name.rpartition(".")
+            group.permissions.add(
+                Permission.objects.get(
+                    content_type__app_label=app_label or "conversations", codename=codename
+                )
             )
-        )
 
 
 def remove_roles(apps, schema_editor) -> None:
@@ -53,6 +59,7 @@ def remove_roles(apps, schema_editor) -> None:
 class Migration(migrations.Migration):
     dependencies = [
         ("auth", "0012_alter_user_first_name_max_length"),
+        ("axes", "0010_accessattemptexpiration"),
         ("contenttypes", "0002_remove_content_type_name"),
         ("conversations", "0005_staff_bases_audit_permissions"),
     ]
