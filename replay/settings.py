@@ -126,6 +126,7 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "conversations.audit.client_ip"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False  # the audit log records failures and lockouts; keep commands quiet
 
 ROOT_URLCONF = "replay.urls"
 ASGI_APPLICATION = "replay.asgi.application"

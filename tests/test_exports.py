@@ -83,7 +83,7 @@ def test_archive_imported_into_an_empty_database_exports_byte_for_byte_the_same(
     wipe()
     assert Conversation.objects.count() == 0
 
-    result = archive_import(first, name="one.json")
+    result = archive_import(first, name="one.json", trust=True)
 
     assert result.status == CREATED, result.reason
     assert exports.archive_bytes(conversation.uuid) == first
@@ -114,7 +114,7 @@ def test_compressed_archive_round_trips_through_import():
     assert zstandard.ZstdDecompressor().stream_reader(packed).read() == plain
     wipe()
 
-    assert archive_import(packed, name="one.json.zst").status == CREATED
+    assert archive_import(packed, name="one.json.zst", trust=True).status == CREATED
     assert exports.archive_bytes(conversation.uuid) == plain
     restored = Conversation.objects.get(uuid=conversation.uuid)
     assert restored.rrweb_batch_total == 3
@@ -186,7 +186,9 @@ def test_export_command_writes_a_zip_that_import_command_restores(tmp_path):
     wipe()
 
     output = io.StringIO()
-    call_command("import_conversations", str(out), stdout=output, stderr=io.StringIO())
+    call_command(
+        "import_conversations", "--trust-archive", str(out), stdout=output, stderr=io.StringIO()
+    )
 
     assert "Created 3, skipped 0, refused 0." in output.getvalue()
     assert {uuid: exports.archive_bytes(uuid) for uuid in originals} == originals
