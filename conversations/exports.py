@@ -308,6 +308,18 @@ def _earlier_versions(message: Message) -> list[dict[str, str | None]]:
     return [{"received": dts(edit.received_at), "body": edit.body} for edit in message.edits.all()]
 
 
+def first_body(message: Message) -> str | None:
+    """The body the message was first sent with; None while only its edits have been seen."""
+    if isinstance(message.original, dict) and isinstance(message.original.get("body"), str):
+        return message.original["body"]
+    return None
+
+
+def is_edited(message: Message) -> bool:
+    original = first_body(message)
+    return bool(message.edit_count or message.edits.all() or original not in (None, message.body))
+
+
 def transcript_txt_chunks(conversation: Conversation | str) -> Iterator[bytes]:
     """The conversation as plain text: a header, then one paragraph a message."""
     conversation = conversation_full(conversation)
@@ -322,8 +334,9 @@ def transcript_txt_chunks(conversation: Conversation | str) -> Iterator[bytes]:
     yield ("\n".join(lines) + "\n").encode("utf-8")
     for message in conversation.messages.all():
         text = f"[{dts(message_time(message))}] {author(message)}: {message.body}\n"
-        if message.original and message.original.get("body") != message.body:
-            text += f"    (edited; first sent as: {message.original.get('body')})\n"
+        original = first_body(message)
+        if original is not None and original != message.body:
+            text += f"    (edited; first sent as: {original})\n"
         for edit in message.edits.all():
             text += f"    (edit received {dts(edit.received_at)}: {edit.body})\n"
         yield text.encode("utf-8")
@@ -344,18 +357,26 @@ def _csv_rows(rows: Iterable[list[Any]]) -> Iterator[bytes]:
         buffer.truncate()
 
 
-TRANSCRIPT_CSV_HEADER = ["time", "author", "body", "edits"]
+TRANSCRIPT_CSV_HEADER = ["time", "author", "body", "edited", "original_body", "edits"]
 
 
 def transcript_csv_chunks(conversation: Conversation | str) -> Iterator[bytes]:
-    """One row a message: time, author, current body, and its edits as a JSON array."""
+    """One row a message: time, author, current body, whether it was edited, the body it was
+    first sent with, and its edits as a JSON array."""
     conversation = conversation_full(conversation)
 
     def rows() -> Iterator[list[Any]]:
         yield TRANSCRIPT_CSV_HEADER
         for message in conversation.messages.all():
             edits = json.dumps(_earlier_versions(message), ensure_ascii=False)
-            yield [dts(message_time(message)), author(message), message.body, edits]
+            yield [
+                dts(message_time(message)),
+                author(message),
+                message.body,
+                "yes" if is_edited(message) else "no",
+                first_body(message) or "",
+                edits,
+            ]
 
     yield from _csv_rows(rows())
 

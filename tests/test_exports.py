@@ -137,15 +137,31 @@ def test_csv_transcript_reads_back_as_one_row_a_message():
     data = b"".join(exports.transcript_csv_chunks(conversation)).decode()
     rows = list(csv.DictReader(io.StringIO(data)))
 
-    assert list(rows[0]) == ["time", "author", "body", "edits"]
+    assert list(rows[0]) == ["time", "author", "body", "edited", "original_body", "edits"]
     assert [r["author"] for r in rows] == ["Ada Shopper", "Bo Agent"]
     # A body that a spreadsheet would run as a formula is kept as text.
     assert rows[0]["body"] == '\'=HYPERLINK("http://evil") (EU plug)'
+    # An edited message keeps its history: flagged, with the body it was first sent with.
+    assert (rows[0]["edited"], rows[0]["original_body"]) == ("yes", '\'=HYPERLINK("http://evil")')
+    assert (rows[1]["edited"], rows[1]["original_body"]) == ("no", "Yes, 12 left.")
     assert [e["body"] for e in json.loads(rows[0]["edits"])] == [
         '=HYPERLINK("http://evil") (EU plug)'
     ]
     assert rows[1]["body"] == "Yes, 12 left."
     assert rows[0]["time"] == "2026-11-25T10:00:01.000000Z"
+
+
+def test_csv_transcript_of_a_message_known_only_by_its_edit_is_flagged_edited():
+    uuid = f.new_uuid()
+    edit = f.message(uuid, "Actually, two kettles")["message"]
+    apply(f.new_conversation(uuid), f.event("updated message", uuid, event_updated_message=edit))
+    data = b"".join(exports.transcript_csv_chunks(uuid)).decode()
+    [row] = list(csv.DictReader(io.StringIO(data)))
+    assert (row["body"], row["edited"], row["original_body"]) == (
+        "Actually, two kettles",
+        "yes",
+        "",
+    )
 
 
 def test_print_page_escapes_message_bodies():
