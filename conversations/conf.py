@@ -37,6 +37,9 @@ DEFAULTS: dict[str, Any] = {
     "REPLAY_RETENTION_DAYS": None,
     # Serve the demo shop at /demo/ and its agent console (always on when DEBUG is).
     "REPLAY_DEMO": False,
+    # Masked by conversations/scrub.py after card numbers: (regular expression, replacement)
+    # pairs, e.g. [(r"\b\d{3}-\d{2}-\d{4}\b", "***-**-****")] for US social security numbers.
+    "REPLAY_SCRUB_PATTERNS": [],
 }
 
 
