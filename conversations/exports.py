@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db.models import Model, Prefetch, QuerySet
 from django.template.loader import render_to_string
 
-from conversations import selectors
+from conversations import assets, selectors
 from conversations.models import (
     Conversation,
     Message,
@@ -456,6 +456,33 @@ def _bundle(name: str, *, tag: str) -> str:
     return text
 
 
+# Distinct assets a standalone replay embeds at most; any more show as the placeholder.
+MAX_EMBEDDED_ASSETS = 200
+
+
+def _events_with_embedded_assets(conversation: Conversation) -> Iterator[bytes]:
+    """The recording's events as one JSON array, what they load embedded as data: URIs."""
+    found: dict[str, str] = {}
+
+    def to(url: str) -> str:
+        if url not in found:
+            if len(found) >= MAX_EMBEDDED_ASSETS:
+                return assets.embedded("")
+            found[url] = assets.embedded(url)
+        return found[url]
+
+    yield b"["
+    first = True
+    for batch in selectors.with_data(selectors.recording_batch_list(conversation.pk)):
+        events = json.loads(selectors.batch_events_json(batch))
+        if not events:
+            continue
+        assets.rewrite_events(events, to)
+        yield (b"" if first else b",") + json_bytes(events, sort_keys=False)[1:-1]
+        first = False
+    yield b"]"
+
+
 def standalone_html_chunks(conversation: Conversation | str) -> Iterator[bytes]:
     """One HTML file that replays the recording with the transcript, offline and inert."""
     conversation = conversation_full(conversation)
@@ -478,7 +505,7 @@ def standalone_html_chunks(conversation: Conversation | str) -> Iterator[bytes]:
     head, tail = page.split(_MARKER)
     yield head.encode("utf-8")
     yield b'{"conversation_uuid":' + embed_json(json_bytes(conversation.uuid)) + b',"events":'
-    for chunk in selectors.recording_events_chunks(conversation):
+    for chunk in _events_with_embedded_assets(conversation):
         yield embed_json(chunk)
     yield b"}"
     yield tail.encode("utf-8")

@@ -452,3 +452,29 @@ class AuditLog(models.Model):
 
     def delete(self, *args, **kwargs):
         raise PermissionError("audit records cannot be deleted")
+
+
+class AssetContent(models.Model):
+    """The bytes of an asset a recorded page referenced, stored once by their SHA-256."""
+
+    sha256 = models.CharField(max_length=64, unique=True)
+    content_type = models.CharField(max_length=100)
+    size = models.IntegerField()
+    data = models.BinaryField()
+    created_at = models.DateTimeField(default=now)
+
+    def __str__(self) -> str:
+        return f"{self.content_type} {self.sha256[:12]} ({self.size} bytes)"
+
+
+class AssetSource(models.Model):
+    """A URL a recording referenced, and what fetching it gave: content, or why there is none."""
+
+    url = models.TextField()
+    url_sha256 = models.CharField(max_length=64, unique=True)
+    content = models.ForeignKey(AssetContent, null=True, blank=True, on_delete=models.SET_NULL)
+    failure = models.TextField(blank=True, help_text="Why it was not fetched, if it was not.")
+    fetched_at = models.DateTimeField(default=now)
+
+    def __str__(self) -> str:
+        return self.url[:100]

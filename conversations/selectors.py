@@ -11,6 +11,7 @@ from django.db import connection
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from conversations import clock, rrweb
+from conversations.assets import rewrite_events
 from conversations.models import (
     Conversation,
     Message,
@@ -591,6 +592,11 @@ def recording_events_json(
     return b"[" + b",".join(pieces) + b"]", next_index
 
 
+def _proxied_events(events: list) -> list:
+    rewrite_events(events)  # what the recorded page loaded comes from us: see assets
+    return events
+
+
 def live_rows(
     *,
     conversation_uuid: str,
@@ -615,7 +621,7 @@ def live_rows(
                 b.segment,
             ],
             "href": b.href or None,
-            "events": json.loads(batch_events_json(b)),
+            "events": _proxied_events(json.loads(batch_events_json(b))),
         }
         for b in RRWebBatch.objects.filter(conversation=conversation, pk__in=rrweb_ids).order_by(
             "event_index"

@@ -2,7 +2,7 @@
 
 import json
 from datetime import date
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urljoin
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils.text import compress_string
 from django.views.decorators.http import require_GET
 
-from conversations import permissions, selectors
+from conversations import assets, permissions, selectors
 from conversations.audit import audit_record
 from conversations.models import AuditLog
 from conversations.permissions import api_permission_required, staff_required
@@ -204,5 +204,36 @@ def recording_events(request: HttpRequest, uuid: str) -> HttpResponse:
     events, next_index = selectors.recording_events_json(
         conversation, first_index=first, last_index=last, max_events=max_events
     )
+    # What the recorded page loaded is loaded from us, not from third parties: see assets.
+    decoded = json.loads(events)
+    assets.rewrite_events(decoded)
+    events = json.dumps(decoded, separators=(",", ":"), ensure_ascii=False).encode()
     head = b'{"next":' + (str(next_index).encode() if next_index is not None else b"null")
     return _json(request, head + b',"events":' + events + b"}")
+
+
+@require_GET
+@staff_required
+def asset(request: HttpRequest, token: str) -> HttpResponse:
+    """An asset a recording referenced, fetched by the server; a transparent pixel if not."""
+    url = assets.asset_url_from_token(token)
+    if url is None:
+        raise Http404("No such asset.")
+    content = assets.asset_get(url)
+    if content is None:
+        response = HttpResponse(assets.PLACEHOLDER, content_type=assets.PLACEHOLDER_TYPE)
+        response["Cache-Control"] = "private, max-age=300"
+    else:
+        data = bytes(content.data)
+        if content.content_type == "text/css":
+            # A style sheet's own images and fonts go through us too, found from its URL.
+            css = data.decode("utf-8", "replace")
+            data = assets.rewrite_css(css, lambda ref: assets.proxied(urljoin(url, ref))).encode()
+        response = HttpResponse(data, content_type=content.content_type)
+        response["Cache-Control"] = "private, max-age=86400"
+        response["ETag"] = f'"{content.sha256}"'
+    # Fetched from anywhere: never run as a document of ours (an SVG can hold scripts).
+    response["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cross-Origin-Resource-Policy"] = "same-origin"
+    return response

@@ -202,15 +202,17 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
 
 # Recordings are untrusted DOM replayed inside our pages: no script may run but our own bundle.
-# Styles stay inline-capable because replayed pages carry their own; images and fonts may
-# come from the shop's hosts. The replay iframe is additionally sandboxed without scripts.
+# Styles stay inline-capable because replayed pages carry their own. Images, fonts and media
+# come from our origin only: recordings are served with their URLs pointing at the asset
+# proxy (conversations/assets.py), so a replay makes no staff browser contact a third party.
+# The replay iframe is additionally sandboxed without scripts.
 SECURE_CSP = {
     "default-src": [CSP.SELF],
     "script-src": [CSP.SELF],
     "style-src": [CSP.SELF, CSP.UNSAFE_INLINE],
-    "img-src": ["*", "data:", "blob:"],
-    "font-src": ["*", "data:"],
-    "media-src": ["*", "data:", "blob:"],
+    "img-src": [CSP.SELF, "data:", "blob:"],
+    "font-src": [CSP.SELF, "data:"],
+    "media-src": [CSP.SELF, "data:", "blob:"],
     "connect-src": [CSP.SELF],
     "frame-src": [CSP.SELF],
     "object-src": [CSP.NONE],
