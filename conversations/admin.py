@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from conversations import exports, ingest, permissions
-from conversations.audit import audit_record
+from conversations.audit import audit_request
 from conversations.export_views import download
 from conversations.keys import ingest_key_revoke
 from conversations.models import (
@@ -56,11 +56,8 @@ class IngestKeyAdmin(admin.ModelAdmin):
     def revoke(self, request: HttpRequest, queryset: QuerySet[IngestKey]) -> None:
         for key in queryset:
             ingest_key_revoke(key=key)
-            audit_record(
-                user=request.user,
-                action=AuditLog.Action.REVOKE_KEY,
-                request=request,
-                detail=f"ingest key {key.name!r} ({key.hint}…)",
+            audit_request(
+                request, AuditLog.Action.REVOKE_KEY, detail=f"ingest key {key.name!r} ({key.hint}…)"
             )
         self.message_user(request, f"Revoked {queryset.count()} key(s).")
 
@@ -164,12 +161,8 @@ class ConversationAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Conversation, form, change: bool) -> None:
         super().save_model(request, obj, form, change)
         if "legal_hold" in form.changed_data:
-            audit_record(
-                user=request.user,
-                action=AuditLog.Action.LEGAL_HOLD,
-                conversation=obj,
-                request=request,
-                detail="set" if obj.legal_hold else "lifted",
+            audit_request(
+                request, AuditLog.Action.LEGAL_HOLD, obj, "set" if obj.legal_hold else "lifted"
             )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -207,13 +200,7 @@ class ConversationAdmin(admin.ModelAdmin):
         self, request: HttpRequest, queryset: QuerySet[Conversation]
     ) -> HttpResponse:
         def exported(conversation: Conversation) -> None:
-            audit_record(
-                user=request.user,
-                action=AuditLog.Action.EXPORT,
-                conversation=conversation,
-                request=request,
-                detail="admin: zip of archives",
-            )
+            audit_request(request, AuditLog.Action.EXPORT, conversation, "admin: zip of archives")
 
         rows = queryset.order_by("id").only("id", "uuid").iterator(chunk_size=100)
         return download(
@@ -229,10 +216,9 @@ class ConversationAdmin(admin.ModelAdmin):
     def export_summary_csv(
         self, request: HttpRequest, queryset: QuerySet[Conversation]
     ) -> HttpResponse:
-        audit_record(
-            user=request.user,
-            action=AuditLog.Action.EXPORT,
-            request=request,
+        audit_request(
+            request,
+            AuditLog.Action.EXPORT,
             detail=f"admin: summary CSV of {queryset.count()} conversation(s)",
         )
         return download(
@@ -317,10 +303,9 @@ class RejectedFrameAdmin(admin.ModelAdmin):
     )
     def reapply(self, request: HttpRequest, queryset: QuerySet[RejectedFrame]) -> None:
         passed, failed = frames_reapply(queryset)
-        audit_record(
-            user=request.user,
-            action=AuditLog.Action.REAPPLY,
-            request=request,
+        audit_request(
+            request,
+            AuditLog.Action.REAPPLY,
             detail=f"stored {len(passed)}, still rejected {len(failed)}: "
             + ", ".join([*passed, *(label for label, _ in failed)])[:2000],
         )

@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 from django.views.decorators.http import require_GET
 
 from conversations import permissions, selectors
-from conversations.audit import audit_record
+from conversations.audit import audit_request
 from conversations.models import AuditLog
 from conversations.permissions import api_permission_required
 
@@ -33,16 +33,6 @@ def api_conversation_list(request: HttpRequest) -> JsonResponse:
     )
 
 
-def _audit_read(request: HttpRequest, conversation, what: str) -> None:
-    audit_record(
-        user=request.user,
-        action=AuditLog.Action.EXPORT,
-        conversation=conversation,
-        request=request,
-        detail=f"API: {what}",
-    )
-
-
 # A whole conversation through the API is an export: exporters only, and audited.
 @require_GET
 @api_permission_required(permissions.EXPORT)
@@ -50,7 +40,7 @@ def api_conversation_detail(request: HttpRequest, uuid: str) -> HttpResponse:
     conversation = selectors.conversation_get(uuid=uuid)
     if conversation is None:
         return JsonResponse({"error": f"no conversation {uuid}"}, status=404)
-    _audit_read(request, conversation, "conversation")
+    audit_request(request, AuditLog.Action.EXPORT, conversation, "API: conversation")
     return JsonResponse(selectors.conversation_detail_dict(conversation))
 
 
@@ -60,7 +50,7 @@ def api_conversation_recording(request: HttpRequest, uuid: str) -> HttpResponse:
     conversation = selectors.conversation_get(uuid=uuid)
     if conversation is None:
         return JsonResponse({"error": f"no conversation {uuid}"}, status=404)
-    _audit_read(request, conversation, "recording")
+    audit_request(request, AuditLog.Action.EXPORT, conversation, "API: recording")
     batches = list(selectors.recording_batches(conversation))
 
     def body() -> Iterator[bytes]:

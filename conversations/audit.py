@@ -38,6 +38,18 @@ def audit_record(
     )
 
 
+def audit_request(
+    request: HttpRequest,
+    action: str,
+    conversation: Conversation | str | None = None,
+    detail: str = "",
+) -> AuditLog:
+    """Record that the user making `request` did `action`."""
+    return audit_record(
+        user=request.user, action=action, conversation=conversation, request=request, detail=detail
+    )
+
+
 def _attempted(credentials: dict | None) -> str:
     username = (credentials or {}).get("username") or ""
     return f"username {str(username)[:150]!r}"

@@ -7,7 +7,7 @@ from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpRespons
 from django.views.decorators.http import require_POST
 
 from conversations import exports, permissions
-from conversations.audit import audit_record
+from conversations.audit import audit_request
 from conversations.models import AuditLog, Conversation
 
 
@@ -44,13 +44,7 @@ def conversation_export(request: HttpRequest, uuid: str, fmt: str) -> HttpRespon
     if conversation is None:
         raise Http404(f"no conversation {uuid}")
     suffix, content_type = exports.FORMATS[fmt]
-    audit_record(
-        user=request.user,
-        action=AuditLog.Action.EXPORT,
-        conversation=conversation,
-        request=request,
-        detail=f"format {fmt}",
-    )
+    audit_request(request, AuditLog.Action.EXPORT, conversation, f"format {fmt}")
     filename = exports.archive_name(conversation, suffix) if suffix else ""
     response = download(
         exports.export_chunks(conversation, fmt), content_type=content_type, filename=filename

@@ -11,7 +11,7 @@ from django.utils.text import compress_string
 from django.views.decorators.http import require_GET
 
 from conversations import assets, permissions, selectors
-from conversations.audit import audit_record
+from conversations.audit import audit_request
 from conversations.models import AuditLog
 from conversations.permissions import api_permission_required, staff_required
 
@@ -129,13 +129,7 @@ def conversation_replay(request: HttpRequest, uuid: str) -> HttpResponse:
     if data is None:
         raise Http404("No such conversation.")
     conversation, offset_ms, items = data.conversation, data.offset_ms, data.items
-    audit_record(
-        user=request.user,
-        action=AuditLog.Action.VIEW,
-        conversation=conversation,
-        request=request,
-        detail="replay page",
-    )
+    audit_request(request, AuditLog.Action.VIEW, conversation, "replay page")
     config = {
         "uuid": conversation.uuid,
         "indexUrl": reverse("conversations:recording-index", kwargs={"uuid": uuid}),
