@@ -10,9 +10,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from conversations import conf, exports, ingest
-from conversations.audit import audit_record
-from conversations.export_views import can_export, download
+from conversations import conf, exports, ingest, permissions
+from conversations.audit import audit_request
+from conversations.export_views import download
 from conversations.ingest.worker import journal_lag
 from conversations.keys import ingest_key_revoke
 from conversations.models import (
@@ -26,6 +26,7 @@ from conversations.models import (
     RejectedFrame,
     TimelineEvent,
 )
+from conversations.retention import LegalHoldError, conversation_remove
 
 
 def pretty_json(value: object) -> str:
@@ -51,10 +52,16 @@ class IngestKeyAdmin(admin.ModelAdmin):
             return
         super().save_model(request, obj, form, change)
 
-    @admin.action(description="Revoke the selected keys")
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
+        return permissions.has(request.user, permissions.REVOKE_KEY)
+
+    @admin.action(description="Revoke the selected keys", permissions=["revoke"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[IngestKey]) -> None:
         for key in queryset:
             ingest_key_revoke(key=key)
+            audit_request(
+                request, AuditLog.Action.REVOKE_KEY, detail=f"ingest key {key.name!r} ({key.hint}…)"
+            )
         self.message_user(request, f"Revoked {queryset.count()} key(s).")
 
 
@@ -120,55 +127,83 @@ class ConversationAdmin(admin.ModelAdmin):
     inlines = [ParticipantInline, MessageInline, TimelineEventInline]
     actions = ["export_archives", "export_summary_csv"]
 
+    def _editable(self, request: HttpRequest) -> list[str]:
+        if permissions.has(request.user, permissions.HOLD):
+            return self.editable
+        return [name for name in self.editable if name != "legal_hold"]
+
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
-        names = [f.name for f in Conversation._meta.fields if f.name not in self.editable]
+        editable = self._editable(request)
+        names = [f.name for f in Conversation._meta.fields if f.name not in editable]
         return [
-            "export_links",
             *[n for n in names if n not in ("summary", "sentiment")],
             "summary_shown",
         ]
 
     def get_fields(self, request: HttpRequest, obj=None) -> list[str]:
-        return [*self.editable, *self.get_readonly_fields(request, obj)]
+        return [*self._editable(request), *self.get_readonly_fields(request, obj)]
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url="", extra_context=None):
+        # Exports are POSTs: the page's object tools (outside the change form) hold one small
+        # form each, for exporters only.
+        exports_allowed = permissions.can_export(request.user)
+        conversation = self.get_object(request, object_id) if exports_allowed else None
+        export_urls = [
+            (fmt, reverse("conversations:export", args=[conversation.uuid, fmt]))
+            for fmt in (exports.FORMATS if conversation is not None else ())
+        ]
+        extra_context = {**(extra_context or {}), "export_urls": export_urls}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return permissions.has(request.user, permissions.DELETE)
+
+    def has_export_permission(self, request: HttpRequest) -> bool:
+        return permissions.can_export(request.user)
+
+    def save_model(self, request: HttpRequest, obj: Conversation, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if "legal_hold" in form.changed_data:
+            audit_request(
+                request, AuditLog.Action.LEGAL_HOLD, obj, "set" if obj.legal_hold else "lifted"
+            )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def get_deleted_objects(self, objs, request: HttpRequest) -> tuple:
+        """Name the conversations, not every row they own; those under legal hold are refused."""
+        conversations = list(objs)
+        protected = [f"{c} (under legal hold)" for c in conversations if c.legal_hold]
+        perms_needed = set() if self.has_delete_permission(request) else {"conversation"}
+        counts = {self.opts.verbose_name_plural: len(conversations)}
+        return [str(c) for c in conversations], counts, perms_needed, protected
+
+    def delete_model(self, request: HttpRequest, obj: Conversation) -> None:
+        self.delete_queryset(request, Conversation.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> None:
+        for conversation in queryset.only("id", "uuid"):
+            try:
+                conversation_remove(
+                    conversation=conversation, user=request.user, request=request, detail="admin"
+                )
+            except LegalHoldError as exc:  # a hold set since the confirmation page
+                self.message_user(request, f"Not deleted: {exc}.", messages.ERROR)
 
     @admin.display(description="Summary as sent")
     def summary_shown(self, conversation: Conversation) -> str:
         return pretty_json(conversation.summary)
 
-    @admin.display(description="Export")
-    def export_links(self, conversation: Conversation) -> str:
-        links = (
-            (reverse("conversations:export", args=[conversation.uuid, fmt]), fmt)
-            for fmt in exports.FORMATS
-        )
-        return format_html_join(" · ", '<a href="{}">{}</a>', links)
-
-    def _refuse_unless_exporter(self, request: HttpRequest) -> bool:
-        if can_export(request.user):
-            return False
-        self.message_user(
-            request, "Exporting needs the “Can export conversations” permission.", messages.ERROR
-        )
-        return True
-
-    @admin.action(description="Export the selected conversations as a zip of archives")
+    @admin.action(
+        description="Export the selected conversations as a zip of archives",
+        permissions=["export"],
+    )
     def export_archives(
         self, request: HttpRequest, queryset: QuerySet[Conversation]
-    ) -> HttpResponse | None:
-        if self._refuse_unless_exporter(request):
-            return None
-
+    ) -> HttpResponse:
         def exported(conversation: Conversation) -> None:
-            audit_record(
-                user=request.user,
-                action=AuditLog.Action.EXPORT,
-                conversation=conversation,
-                request=request,
-                detail="admin: zip of archives",
-            )
+            audit_request(request, AuditLog.Action.EXPORT, conversation, "admin: zip of archives")
 
         rows = queryset.order_by("id").only("id", "uuid").iterator(chunk_size=100)
         return download(
@@ -177,16 +212,16 @@ class ConversationAdmin(admin.ModelAdmin):
             filename="conversations.zip",
         )
 
-    @admin.action(description="Download a summary CSV of the selected conversations")
+    @admin.action(
+        description="Download a summary CSV of the selected conversations",
+        permissions=["export"],
+    )
     def export_summary_csv(
         self, request: HttpRequest, queryset: QuerySet[Conversation]
-    ) -> HttpResponse | None:
-        if self._refuse_unless_exporter(request):
-            return None
-        audit_record(
-            user=request.user,
-            action=AuditLog.Action.EXPORT,
-            request=request,
+    ) -> HttpResponse:
+        audit_request(
+            request,
+            AuditLog.Action.EXPORT,
             detail=f"admin: summary CSV of {queryset.count()} conversation(s)",
         )
         return download(
@@ -263,9 +298,20 @@ class RejectedFrameAdmin(admin.ModelAdmin):
             return format_html("<pre>{}</pre>", bytes(rejected.binary)[:4096].hex(" "))
         return format_html("<pre style='white-space: pre-wrap'>{}</pre>", rejected.text)
 
-    @admin.action(description="Re-apply the selected frames through ingest")
+    def has_reapply_permission(self, request: HttpRequest) -> bool:
+        return permissions.has(request.user, permissions.REAPPLY)
+
+    @admin.action(
+        description="Re-apply the selected frames through ingest", permissions=["reapply"]
+    )
     def reapply(self, request: HttpRequest, queryset: QuerySet[RejectedFrame]) -> None:
         passed, failed = frames_reapply(queryset)
+        audit_request(
+            request,
+            AuditLog.Action.REAPPLY,
+            detail=f"stored {len(passed)}, still rejected {len(failed)}: "
+            + ", ".join([*passed, *(label for label, _ in failed)])[:2000],
+        )
         if passed:
             self.message_user(request, f"Now stored, removed from rejected: {', '.join(passed)}.")
         for label, reason in failed:

@@ -1,38 +1,19 @@
 """The staff read API: JSON over session authentication."""
 
 import json
-from collections.abc import Callable, Iterator
-from functools import wraps
+from collections.abc import Iterator
 
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.http import require_GET
 
-from conversations import selectors
-
-VIEW_PERMISSION = "conversations.view_conversation"
-
-
-def api_permission_required(permission: str) -> Callable:
-    """Like permission_required, but answers 401/403 JSON instead of redirecting."""
-
-    def decorator(view: Callable) -> Callable:
-        @wraps(view)
-        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-            if not request.user.is_authenticated:
-                response = JsonResponse({"error": "authentication required"}, status=401)
-                response["WWW-Authenticate"] = 'Session realm="staff"'
-                return response
-            if not (request.user.is_staff and request.user.has_perm(permission)):
-                return JsonResponse({"error": f"permission {permission} required"}, status=403)
-            return view(request, *args, **kwargs)
-
-        return wrapper
-
-    return decorator
+from conversations import permissions, selectors
+from conversations.audit import audit_request
+from conversations.models import AuditLog
+from conversations.permissions import api_permission_required
 
 
 @require_GET
-@api_permission_required(VIEW_PERMISSION)
+@api_permission_required(permissions.VIEW)
 def api_conversation_list(request: HttpRequest) -> JsonResponse:
     try:
         limit = max(1, min(int(request.GET.get("limit", 50)), 200))
@@ -52,21 +33,24 @@ def api_conversation_list(request: HttpRequest) -> JsonResponse:
     )
 
 
+# A whole conversation through the API is an export: exporters only, and audited.
 @require_GET
-@api_permission_required(VIEW_PERMISSION)
+@api_permission_required(permissions.EXPORT)
 def api_conversation_detail(request: HttpRequest, uuid: str) -> HttpResponse:
     conversation = selectors.conversation_get(uuid=uuid)
     if conversation is None:
         return JsonResponse({"error": f"no conversation {uuid}"}, status=404)
+    audit_request(request, AuditLog.Action.EXPORT, conversation, "API: conversation")
     return JsonResponse(selectors.conversation_detail_dict(conversation))
 
 
 @require_GET
-@api_permission_required(VIEW_PERMISSION)
+@api_permission_required(permissions.EXPORT)
 def api_conversation_recording(request: HttpRequest, uuid: str) -> HttpResponse:
     conversation = selectors.conversation_get(uuid=uuid)
     if conversation is None:
         return JsonResponse({"error": f"no conversation {uuid}"}, status=404)
+    audit_request(request, AuditLog.Action.EXPORT, conversation, "API: recording")
     batches = list(selectors.recording_batches(conversation))
 
     def body() -> Iterator[bytes]:

@@ -11,3 +11,11 @@ class ConversationsConfig(AppConfig):
     def ready(self) -> None:
         # Once, before the URLconf and the WebSocket routes are built.
         register_converter(ConversationUUIDConverter, "conversation")
+
+        from axes.signals import user_locked_out
+        from django.contrib.auth.signals import user_login_failed
+
+        from conversations.audit import lockout_record, login_failed_record
+
+        user_login_failed.connect(login_failed_record, dispatch_uid="audit-login-failed")
+        user_locked_out.connect(lockout_record, dispatch_uid="audit-lockout")

@@ -61,9 +61,27 @@ DEFAULTS: dict[str, Any] = {
     "REPLAY_REJECTED_MAX_BYTES": 1024 * 1024 * 1024,
     # Serve the demo shop at /demo/ and its agent console (always on when DEBUG is).
     "REPLAY_DEMO": False,
+    # The asset proxy (conversations/assets.py): images, fonts, styles and media a recorded
+    # page referenced are fetched by the server and served from our origin. Only public
+    # addresses are fetched, except hosts named here exactly as in the URL (e.g. an intranet
+    # shop, or 127.0.0.1 in tests). Caps per fetch: bytes, seconds in all, redirects.
+    "REPLAY_ASSET_ALLOW_HOSTS": [],
+    "REPLAY_ASSET_MAX_BYTES": 5 * 1024 * 1024,
+    "REPLAY_ASSET_TIMEOUT": 5.0,
+    "REPLAY_ASSET_MAX_REDIRECTS": 3,
+    # A failed fetch is tried again after this many seconds; a fetched asset is kept.
+    "REPLAY_ASSET_RETRY_AFTER": 3600,
+    # Masked by conversations/scrub.py after card numbers: (regular expression, replacement)
+    # pairs, e.g. [(r"\b\d{3}-\d{2}-\d{4}\b", "***-**-****")] for US social security numbers.
+    "REPLAY_SCRUB_PATTERNS": [],
 }
 
 
 def get(name: str) -> Any:
     """Return the project setting `name`, falling back to its default."""
     return getattr(settings, name, DEFAULTS[name])
+
+
+def demo_enabled() -> bool:
+    """The demo is served in development (DEBUG) or when REPLAY_DEMO is set."""
+    return bool(settings.DEBUG or get("REPLAY_DEMO"))

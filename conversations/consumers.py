@@ -12,7 +12,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.db.models import Q
 from django.utils import timezone
 
-from conversations import conf, selectors
+from conversations import conf, permissions, selectors
 from conversations.ingest import journal
 from conversations.ingest.timeline import queue_position_for
 from conversations.ingest.worker import embedded_worker_ensure
@@ -171,15 +171,6 @@ class IngestConsumer(AsyncWebsocketConsumer):
                 logger.exception("failed to append frames of a closed connection")
 
 
-def _may_watch(user) -> bool:
-    return bool(
-        user is not None
-        and user.is_authenticated
-        and user.is_staff
-        and user.has_perm("conversations.view_conversation")
-    )
-
-
 def _after_from_scope(scope: dict) -> int | None:
     """The event_index of the last batch a live page holds, from its `after` query parameter."""
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
@@ -201,7 +192,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.conversation_uuid = self.scope["url_route"]["kwargs"]["uuid"]
         self.group = live_group(self.conversation_uuid)
-        if not await database_sync_to_async(_may_watch)(self.scope.get("user")):
+        if not await database_sync_to_async(permissions.can_view)(self.scope.get("user")):
             await self.close()  # before accept: the handshake is refused with 403
             return
         # Join before reading what was missed: whatever commits after the read is announced to

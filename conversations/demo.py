@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from functools import wraps
 
-from django.conf import settings
 from django.db import IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -23,9 +22,9 @@ from django.views.decorators.http import require_GET, require_POST
 from conversations import conf, ingest, selectors
 from conversations.live import live_path
 from conversations.models import Conversation, IngestKey, Message, Participant
-from conversations.views import staff_required
+from conversations.permissions import staff_required
 
-DEMO_KEY_NAME = "demo"
+DEMO_KEY_NAME = IngestKey.DEMO_NAME
 MERCHANT_ID = "HARBOR"
 # Conversation uuids this browser's shop pages were given; a page may read only their chats.
 SESSION_CONVERSATIONS = "demo_conversations"
@@ -100,9 +99,7 @@ PRODUCTS_BY_SLUG = {product.slug: product for product in PRODUCTS}
 SHIPPING = Decimal("6.00")
 
 
-def demo_enabled() -> bool:
-    """The demo is served in development (DEBUG) or when REPLAY_DEMO is set."""
-    return bool(settings.DEBUG or conf.get("REPLAY_DEMO"))
+demo_enabled = conf.demo_enabled
 
 
 def demo_only(view: Callable) -> Callable:

@@ -1,22 +1,14 @@
-"""Download a conversation in any export format; needs conversations.export_conversation."""
+"""Download a conversation in any export format: exporters only, by POST, audited."""
 
 from collections.abc import AsyncIterator, Iterator
 
 from asgiref.sync import sync_to_async
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_POST
 
-from conversations import exports
-from conversations.audit import audit_record
+from conversations import exports, permissions
+from conversations.audit import audit_request
 from conversations.models import AuditLog, Conversation
-
-EXPORT_PERMISSION = "conversations.export_conversation"
-
-
-def can_export(user) -> bool:
-    return user.is_active and user.is_staff and user.has_perm(EXPORT_PERMISSION)
 
 
 async def _async_chunks(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
@@ -41,24 +33,18 @@ def download(chunks: Iterator[bytes], *, content_type: str, filename: str) -> St
     return response
 
 
-@require_GET
-@login_required
+# POST, with its CSRF token: an export is written to the audit log, so a link on another
+# site, or a prefetch, must not be able to make one.
+@require_POST
+@permissions.page_permission_required(permissions.EXPORT)
 def conversation_export(request: HttpRequest, uuid: str, fmt: str) -> HttpResponse:
-    if not can_export(request.user):
-        raise PermissionDenied(f"exporting needs the {EXPORT_PERMISSION} permission")
     if fmt not in exports.FORMATS:
         raise Http404(f"no export format {fmt!r}")
     conversation = Conversation.objects.filter(uuid=uuid).only("id", "uuid").first()
     if conversation is None:
         raise Http404(f"no conversation {uuid}")
     suffix, content_type = exports.FORMATS[fmt]
-    audit_record(
-        user=request.user,
-        action=AuditLog.Action.EXPORT,
-        conversation=conversation,
-        request=request,
-        detail=f"format {fmt}",
-    )
+    audit_request(request, AuditLog.Action.EXPORT, conversation, f"format {fmt}")
     filename = exports.archive_name(conversation, suffix) if suffix else ""
     response = download(
         exports.export_chunks(conversation, fmt), content_type=content_type, filename=filename

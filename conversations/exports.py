@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db.models import Model, Prefetch, QuerySet
 from django.template.loader import render_to_string
 
-from conversations import selectors
+from conversations import assets, selectors
 from conversations.models import (
     Conversation,
     Message,
@@ -308,6 +308,18 @@ def _earlier_versions(message: Message) -> list[dict[str, str | None]]:
     return [{"received": dts(edit.received_at), "body": edit.body} for edit in message.edits.all()]
 
 
+def first_body(message: Message) -> str | None:
+    """The body the message was first sent with; None while only its edits have been seen."""
+    if isinstance(message.original, dict) and isinstance(message.original.get("body"), str):
+        return message.original["body"]
+    return None
+
+
+def is_edited(message: Message) -> bool:
+    original = first_body(message)
+    return bool(message.edit_count or message.edits.all() or original not in (None, message.body))
+
+
 def transcript_txt_chunks(conversation: Conversation | str) -> Iterator[bytes]:
     """The conversation as plain text: a header, then one paragraph a message."""
     conversation = conversation_full(conversation)
@@ -322,8 +334,9 @@ def transcript_txt_chunks(conversation: Conversation | str) -> Iterator[bytes]:
     yield ("\n".join(lines) + "\n").encode("utf-8")
     for message in conversation.messages.all():
         text = f"[{dts(message_time(message))}] {author(message)}: {message.body}\n"
-        if message.original and message.original.get("body") != message.body:
-            text += f"    (edited; first sent as: {message.original.get('body')})\n"
+        original = first_body(message)
+        if original is not None and original != message.body:
+            text += f"    (edited; first sent as: {original})\n"
         for edit in message.edits.all():
             text += f"    (edit received {dts(edit.received_at)}: {edit.body})\n"
         yield text.encode("utf-8")
@@ -344,18 +357,26 @@ def _csv_rows(rows: Iterable[list[Any]]) -> Iterator[bytes]:
         buffer.truncate()
 
 
-TRANSCRIPT_CSV_HEADER = ["time", "author", "body", "edits"]
+TRANSCRIPT_CSV_HEADER = ["time", "author", "body", "edited", "original_body", "edits"]
 
 
 def transcript_csv_chunks(conversation: Conversation | str) -> Iterator[bytes]:
-    """One row a message: time, author, current body, and its edits as a JSON array."""
+    """One row a message: time, author, current body, whether it was edited, the body it was
+    first sent with, and its edits as a JSON array."""
     conversation = conversation_full(conversation)
 
     def rows() -> Iterator[list[Any]]:
         yield TRANSCRIPT_CSV_HEADER
         for message in conversation.messages.all():
             edits = json.dumps(_earlier_versions(message), ensure_ascii=False)
-            yield [dts(message_time(message)), author(message), message.body, edits]
+            yield [
+                dts(message_time(message)),
+                author(message),
+                message.body,
+                "yes" if is_edited(message) else "no",
+                first_body(message) or "",
+                edits,
+            ]
 
     yield from _csv_rows(rows())
 
@@ -435,6 +456,33 @@ def _bundle(name: str, *, tag: str) -> str:
     return text
 
 
+# Distinct assets a standalone replay embeds at most; any more show as the placeholder.
+MAX_EMBEDDED_ASSETS = 200
+
+
+def _events_with_embedded_assets(conversation: Conversation) -> Iterator[bytes]:
+    """The recording's events as one JSON array, what they load embedded as data: URIs."""
+    found: dict[str, str] = {}
+
+    def to(url: str) -> str:
+        if url not in found:
+            if len(found) >= MAX_EMBEDDED_ASSETS:
+                return assets.embedded("")
+            found[url] = assets.embedded(url)
+        return found[url]
+
+    yield b"["
+    first = True
+    for batch in selectors.with_data(selectors.recording_batch_list(conversation.pk)):
+        events = json.loads(selectors.batch_events_json(batch))
+        if not events:
+            continue
+        assets.rewrite_events(events, to)
+        yield (b"" if first else b",") + json_bytes(events, sort_keys=False)[1:-1]
+        first = False
+    yield b"]"
+
+
 def standalone_html_chunks(conversation: Conversation | str) -> Iterator[bytes]:
     """One HTML file that replays the recording with the transcript, offline and inert."""
     conversation = conversation_full(conversation)
@@ -457,7 +505,7 @@ def standalone_html_chunks(conversation: Conversation | str) -> Iterator[bytes]:
     head, tail = page.split(_MARKER)
     yield head.encode("utf-8")
     yield b'{"conversation_uuid":' + embed_json(json_bytes(conversation.uuid)) + b',"events":'
-    for chunk in selectors.recording_events_chunks(conversation):
+    for chunk in _events_with_embedded_assets(conversation):
         yield embed_json(chunk)
     yield b"}"
     yield tail.encode("utf-8")

@@ -1,20 +1,25 @@
 """Put archives back: one archive, or a zip of them, each into its own transaction.
 
 An archive whose conversation is already stored is skipped, so importing twice is harmless.
-An archive that is broken is refused with the reason, and nothing of it is stored.
+An archive that is broken is refused with the reason, and nothing of it is stored. Archives
+are read as streams, a batch at a time, so memory does not grow with their size.
 """
 
+import codecs
 import hashlib
+import io
 import json
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import zstandard
 from django.db import DatabaseError, IntegrityError, models, transaction
+from django.utils import timezone
 
 from conversations import exports, ingest
 from conversations.models import (
@@ -31,8 +36,14 @@ SKIPPED = "skipped"
 REFUSED = "refused"
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-# An archive inflates to at most this: bounds memory against a zstd bomb.
+# An archive inflates to at most this: bounds the work a zstd or zip bomb can cause.
 MAX_ARCHIVE_BYTES = 2 * 1024 * 1024 * 1024
+# No one value of an archive (a batch, the list of messages) may be larger than this, in
+# characters: memory is bounded by it, not by the archive's size.
+MAX_VALUE_CHARS = 128 * 1024 * 1024
+# What an archive may not decide unless the operator says it is trusted (--trust-archive): a
+# hold would keep it from retention for ever, and these two dates are what retention measures.
+UNTRUSTED_FIELDS = ("legal_hold", "first_seen_at", "updated_at")
 
 
 class ArchiveError(ValueError):
@@ -52,32 +63,140 @@ class ImportResult:
         return f"{self.status} {what} ({self.name}){tail}"
 
 
-def _decode(data: bytes) -> dict[str, Any]:
-    if data[:4] == ZSTD_MAGIC:
+class JsonStream:
+    """A JSON object read from a byte stream one member at a time, an array one item at a time.
+
+    Each value is parsed whole by the json module, at C speed, from a buffer holding little
+    more than that value: memory follows the largest value, not the size of the archive.
+    """
+
+    CHUNK = 1024 * 1024
+    _SPACE = " \t\n\r"
+    _NUMBER = "0123456789+-.eE"
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+        self.text = ""
+        self.pos = 0
+        self.read_bytes = 0
+        self.eof = False
+        self.utf8 = codecs.getincrementaldecoder("utf-8")()
+        self.decoder = json.JSONDecoder()
+
+    def _more(self, size: int) -> bool:
+        """Read about `size` more bytes; False at the end of the stream."""
+        if self.eof:
+            return False
         try:
-            reader = zstandard.ZstdDecompressor().stream_reader(data)
-            data = reader.read(MAX_ARCHIVE_BYTES + 1)
+            data = self.stream.read(size)
         except zstandard.ZstdError as exc:
             raise ArchiveError(f"not a valid zstd file: {exc}") from None
-        if len(data) > MAX_ARCHIVE_BYTES:
+        except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
+            raise ArchiveError(f"broken zip member: {exc}") from None
+        self.read_bytes += len(data)
+        if self.read_bytes > MAX_ARCHIVE_BYTES:
             raise ArchiveError(f"inflates to more than {MAX_ARCHIVE_BYTES} bytes")
-    try:
-        value = json.loads(data)
-    except UnicodeDecodeError as exc:
-        raise ArchiveError(f"not UTF-8 text at byte {exc.start}") from None
-    except ValueError as exc:
-        raise ArchiveError(f"not valid JSON: {exc}") from None
-    except RecursionError:
-        raise ArchiveError("not valid JSON: nested too deeply") from None
-    if not isinstance(value, dict) or value.get("format") != exports.ARCHIVE_FORMAT:
+        try:
+            text = self.utf8.decode(data, final=not data)
+        except UnicodeDecodeError as exc:
+            at = self.read_bytes - len(data) + exc.start
+            raise ArchiveError(f"not UTF-8 text at byte {at}") from None
+        self.eof = not data
+        self.text = self.text[self.pos :] + text
+        self.pos = 0
+        return bool(data)
+
+    def peek(self) -> str:
+        """The next character that is not white space ("" at the end)."""
+        while True:
+            while self.pos < len(self.text) and self.text[self.pos] in self._SPACE:
+                self.pos += 1
+            if self.pos < len(self.text):
+                return self.text[self.pos]
+            if not self._more(self.CHUNK):
+                return ""
+
+    def _expect(self, chars: str, where: str) -> str:
+        found = self.peek()
+        if not found or found not in chars:
+            wanted = " or ".join(repr(c) for c in chars)
+            raise ArchiveError(f"not valid JSON: expected {wanted} {where}")
+        self.pos += 1
+        return found
+
+    def value(self) -> Any:
+        """The next value, whole."""
+        self.peek()
+        while True:
+            try:
+                value, end = self.decoder.raw_decode(self.text, self.pos)
+            except json.JSONDecodeError as exc:
+                # Most likely cut off at the end of what was read: read as much again.
+                pending = len(self.text) - self.pos
+                if pending > MAX_VALUE_CHARS:
+                    raise ArchiveError(
+                        f"a value is longer than {MAX_VALUE_CHARS} characters"
+                    ) from None
+                if not self._more(max(self.CHUNK, pending)):
+                    raise ArchiveError(f"not valid JSON: {exc.msg}") from None
+                continue
+            except RecursionError:
+                raise ArchiveError("not valid JSON: nested too deeply") from None
+            if (
+                isinstance(value, int | float)
+                and not self.eof
+                and not self.text[end:].strip(self._NUMBER)
+            ):
+                # A number may go on beyond what was read ("12" of "125", "1.5" of "1.5e3").
+                self._more(self.CHUNK)
+                continue
+            self.pos = end
+            return value
+
+    def members(self) -> Iterator[str]:
+        """The keys of the object; the caller reads each one's value (value() or items())."""
+        if self.peek() != "{":
+            raise ArchiveError(
+                f'not a conversation archive (no "format": "{exports.ARCHIVE_FORMAT}")'
+            )
+        self.pos += 1
+        if self.peek() == "}":
+            self.pos += 1
+        else:
+            while True:
+                key = self.value()
+                if not isinstance(key, str):
+                    raise ArchiveError("not valid JSON: an object key must be a string")
+                self._expect(":", f"after {key!r}")
+                yield key
+                if self._expect(",}", f"after the value of {key!r}") == "}":
+                    break
+        if self.peek():
+            raise ArchiveError("not valid JSON: more text after the archive")
+
+    def items(self, where: str) -> Iterator[Any]:
+        """The items of the array that comes next."""
+        if self.peek() != "[":
+            raise ArchiveError(f"{where} must be a list")
+        self.pos += 1
+        if self.peek() == "]":
+            self.pos += 1
+            return
+        while True:
+            yield self.value()
+            if self._expect(",]", f"after an item of {where}") == "]":
+                return
+
+
+def _check_head(head: dict[str, Any]) -> None:
+    if head.get("format") != exports.ARCHIVE_FORMAT:
         raise ArchiveError(f'not a conversation archive (no "format": "{exports.ARCHIVE_FORMAT}")')
-    version = value.get("version")
+    version = head.get("version")
     if version != exports.ARCHIVE_VERSION:
         raise ArchiveError(
             f"archive version {version!r} is not supported (this server reads version "
             f"{exports.ARCHIVE_VERSION})"
         )
-    return value
 
 
 def _fields(model: type[models.Model], data: Any, names: tuple[str, ...], where: str) -> dict:
@@ -106,21 +225,23 @@ def _list(data: dict, key: str, where: str) -> list:
     return value
 
 
-def _restore(archive: dict[str, Any]) -> Conversation:
-    """Store an archive's conversation and everything it owns; the caller holds a transaction."""
-    conversation = Conversation.objects.create(
-        **_fields(
-            Conversation, archive.get("conversation"), exports.CONVERSATION_FIELDS, "conversation"
-        )
+def _restore_head(head: dict[str, Any], *, trust: bool) -> Conversation:
+    """Store the conversation and all it owns but its recording; the caller holds a transaction."""
+    values = _fields(
+        Conversation, head.get("conversation"), exports.CONVERSATION_FIELDS, "conversation"
     )
+    if not trust:
+        now = timezone.now()
+        values.update(legal_hold=False, first_seen_at=now, updated_at=now)
+    conversation = Conversation.objects.create(**values)
     Participant.objects.bulk_create(
         Participant(
             conversation=conversation,
             **_fields(Participant, p, exports.PARTICIPANT_FIELDS, f"participants[{i}]"),
         )
-        for i, p in enumerate(_list(archive, "participants", "archive"))
+        for i, p in enumerate(_list(head, "participants", "archive"))
     )
-    for i, data in enumerate(_list(archive, "messages", "archive")):
+    for i, data in enumerate(_list(head, "messages", "archive")):
         where = f"messages[{i}]"
         message = Message.objects.create(
             conversation=conversation, **_fields(Message, data, exports.MESSAGE_FIELDS, where)
@@ -137,51 +258,82 @@ def _restore(archive: dict[str, Any]) -> Conversation:
             conversation=conversation,
             **_fields(TimelineEvent, e, exports.EVENT_FIELDS, f"events[{i}]"),
         )
-        for i, e in enumerate(_list(archive, "events", "archive"))
+        for i, e in enumerate(_list(head, "events", "archive"))
     )
-    ctx = ingest.Context(source=None)
-    for i, data in enumerate(_list(archive, "batches", "archive")):
-        where = f"batches[{i}]"
-        meta = _fields(RRWebBatch, data, exports.BATCH_FIELDS, where)
-        if not isinstance(data.get("events"), list):
-            raise ArchiveError(f"{where}.events must be a list of rrweb events")
-        events = exports.json_bytes(data["events"], sort_keys=False)
-        if hashlib.sha256(events).hexdigest() != data.get("events_sha256"):
-            raise ArchiveError(f"{where}.events do not match events_sha256: the archive is damaged")
-        # The ingest service compresses the batch exactly as it does for a live frame.
-        try:
-            ingest.batch_store(
-                ctx,
-                conversation,
-                event_index=meta["event_index"],
-                kind=meta["kind"],
-                text=events.decode("utf-8"),
-                digest=meta["sha256"],
-                received_at=meta["received_at"],
-            )
-        except ingest.Rejection as rejection:
-            raise ArchiveError(f"{where}: {rejection.reason}") from None
-        RRWebBatch.objects.filter(
-            conversation=conversation, event_index=meta["event_index"]
-        ).update(segment=meta["segment"], raw_size=meta["raw_size"])
     return conversation
 
 
-def archive_import(data: bytes, *, name: str = "archive") -> ImportResult:
-    """Import one archive (JSON or zstd-compressed JSON)."""
+def _restore_batch(ctx: ingest.Context, conversation: Conversation, data: Any, where: str) -> None:
+    meta = _fields(RRWebBatch, data, exports.BATCH_FIELDS, where)
+    if not isinstance(data.get("events"), list):
+        raise ArchiveError(f"{where}.events must be a list of rrweb events")
+    events = exports.json_bytes(data["events"], sort_keys=False)
+    if hashlib.sha256(events).hexdigest() != data.get("events_sha256"):
+        raise ArchiveError(f"{where}.events do not match events_sha256: the archive is damaged")
+    # The ingest service compresses the batch exactly as it does for a live frame.
     try:
-        archive = _decode(data)
+        ingest.batch_store(
+            ctx,
+            conversation,
+            event_index=meta["event_index"],
+            kind=meta["kind"],
+            text=events.decode("utf-8"),
+            digest=meta["sha256"],
+            received_at=meta["received_at"],
+        )
+    except ingest.Rejection as rejection:
+        raise ArchiveError(f"{where}: {rejection.reason}") from None
+    RRWebBatch.objects.filter(conversation=conversation, event_index=meta["event_index"]).update(
+        segment=meta["segment"], raw_size=meta["raw_size"]
+    )
+
+
+def _opened(stream: BinaryIO) -> BinaryIO:
+    """The archive's JSON bytes, inflated as they are read if the stream is zstd."""
+    magic = stream.read(4)
+    stream.seek(0)
+    if magic == ZSTD_MAGIC:
+        return zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True)
+    return stream
+
+
+def archive_import_stream(
+    stream: BinaryIO, *, name: str = "archive", trust: bool = False
+) -> ImportResult:
+    """Import one archive (JSON or zstd-compressed JSON) as it is read from `stream`.
+
+    Everything before `batches` (always last) is read first, then batches one at a time.
+    Unless `trust`, the archive's legal hold and its first-seen and last-activity times are
+    not taken: the conversation is new here, without a hold.
+    """
+    reader = JsonStream(_opened(stream))
+    keys = reader.members()
+    head: dict[str, Any] = {}
+    try:
+        for key in keys:
+            if key == "batches":
+                break
+            head[key] = reader.value()
+        else:
+            _check_head(head)
+            raise ArchiveError("archive.batches must be a list")
+        _check_head(head)
     except ArchiveError as exc:
         return ImportResult(REFUSED, name, reason=str(exc))
-    head = archive.get("conversation")
-    uuid = head.get("uuid") if isinstance(head, dict) else None
+    conversation_head = head.get("conversation")
+    uuid = conversation_head.get("uuid") if isinstance(conversation_head, dict) else None
     if not isinstance(uuid, str) or not uuid:
         return ImportResult(REFUSED, name, reason="conversation.uuid must be a non-empty string")
     if Conversation.objects.filter(uuid=uuid).exists():
         return ImportResult(SKIPPED, name, uuid, "already stored")
     try:
         with transaction.atomic():
-            _restore(archive)
+            conversation = _restore_head(head, trust=trust)
+            ctx = ingest.Context(source=None)
+            for i, data in enumerate(reader.items("archive.batches")):
+                _restore_batch(ctx, conversation, data, f"batches[{i}]")
+            for _ in keys:  # what follows the batches: read to check it, not stored
+                reader.value()
     except ArchiveError as exc:
         return ImportResult(REFUSED, name, uuid, str(exc))
     except IntegrityError as exc:
@@ -191,8 +343,13 @@ def archive_import(data: bytes, *, name: str = "archive") -> ImportResult:
     return ImportResult(CREATED, name, uuid)
 
 
-def path_import(path: Path) -> Iterator[ImportResult]:
-    """Import an archive file, or every archive in a zip of them."""
+def archive_import(data: bytes, *, name: str = "archive", trust: bool = False) -> ImportResult:
+    """Import one archive held in memory."""
+    return archive_import_stream(io.BytesIO(data), name=name, trust=trust)
+
+
+def path_import(path: Path, *, trust: bool = False) -> Iterator[ImportResult]:
+    """Import an archive file, or every archive in a zip of them, reading each as a stream."""
     try:
         is_zip = zipfile.is_zipfile(path)
     except OSError as exc:
@@ -200,11 +357,10 @@ def path_import(path: Path) -> Iterator[ImportResult]:
         return
     if not is_zip:
         try:
-            data = path.read_bytes()
+            with path.open("rb") as stream:
+                yield archive_import_stream(stream, name=path.name, trust=trust)
         except OSError as exc:
             yield ImportResult(REFUSED, str(path), reason=f"cannot be read: {exc}")
-            return
-        yield archive_import(data, name=path.name)
         return
     try:
         with zipfile.ZipFile(path) as bundle:
@@ -215,6 +371,7 @@ def path_import(path: Path) -> Iterator[ImportResult]:
                 if not info.filename.endswith((".json", ".json.zst")):
                     yield ImportResult(REFUSED, name, reason="not a .json or .json.zst archive")
                     continue
-                yield archive_import(bundle.read(info), name=name)
+                with bundle.open(info) as stream:
+                    yield archive_import_stream(stream, name=name, trust=trust)
     except (zipfile.BadZipFile, OSError) as exc:
         yield ImportResult(REFUSED, str(path), reason=f"broken zip file: {exc}")

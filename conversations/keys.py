@@ -3,11 +3,14 @@
 from django.db import transaction
 from django.utils import timezone
 
+from conversations import conf
 from conversations.models import IngestKey
 
 
 def ingest_key_create(*, name: str) -> tuple[IngestKey, str]:
     """Create a key named `name`; return it with the raw key, which is shown only once."""
+    if name == IngestKey.DEMO_NAME:
+        raise ValueError(f"the key name {name!r} is reserved for the demo shop")
     raw_key = IngestKey.new_raw_key()
     key = IngestKey(name=name)
     key.set_key(raw_key)
@@ -16,10 +19,13 @@ def ingest_key_create(*, name: str) -> tuple[IngestKey, str]:
 
 
 def ingest_key_authenticate(raw_key: str) -> IngestKey | None:
-    """Return the active key matching `raw_key`, or None."""
+    """Return the active key matching `raw_key`, or None; the demo's key only with the demo on."""
     if not raw_key or len(raw_key) > 200:
         return None
-    return IngestKey.objects.active().filter(key_hash=IngestKey.hash_key(raw_key)).first()
+    key = IngestKey.objects.active().filter(key_hash=IngestKey.hash_key(raw_key)).first()
+    if key is not None and key.name == IngestKey.DEMO_NAME and not conf.demo_enabled():
+        return None
+    return key
 
 
 @transaction.atomic

@@ -4,6 +4,7 @@ import hashlib
 import secrets
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.timezone import now
 
@@ -17,6 +18,8 @@ class IngestKey(models.Model):
     """A credential that lets one source (a shop's widget or a relay) stream frames in."""
 
     PREFIX = "rk_"
+    # The demo shop's key: its value is public, so ingest takes it only while the demo is on.
+    DEMO_NAME = "demo"
 
     name = models.CharField(max_length=100, unique=True)
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
@@ -29,9 +32,14 @@ class IngestKey(models.Model):
 
     class Meta:
         ordering = ["name"]
+        permissions = [("revoke_ingestkey", "Can revoke ingest keys")]
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        if self._state.adding and self.name == self.DEMO_NAME:
+            raise ValidationError({"name": f"{self.DEMO_NAME!r} is reserved for the demo shop."})
 
     @staticmethod
     def hash_key(raw_key: str) -> str:
@@ -90,7 +98,10 @@ class Conversation(models.Model):
     class Meta:
         ordering = ["-first_seen_at", "-id"]
         indexes = [models.Index(fields=["-first_seen_at", "-id"], name="conv_newest")]
-        permissions = [("export_conversation", "Can export conversations")]
+        permissions = [
+            ("export_conversation", "Can export conversations"),
+            ("hold_conversation", "Can set or lift legal hold"),
+        ]
 
     def __str__(self) -> str:
         return self.uuid
@@ -270,7 +281,9 @@ class RecordingPack(models.Model):
         "self",
         null=True,
         blank=True,
-        on_delete=models.PROTECT,
+        # RESTRICT, not PROTECT: a base cannot go while a pack that needs it stays, but a
+        # conversation's delete takes all its packs at once, bases included.
+        on_delete=models.RESTRICT,
         related_name="+",
         db_index=False,
         help_text="A pack of the same conversation whose first batch is this one's dictionary: "
@@ -313,7 +326,7 @@ class RRWebBatch(models.Model):
         "self",
         null=True,
         blank=True,
-        on_delete=models.PROTECT,
+        on_delete=models.RESTRICT,  # as RecordingPack.base
         related_name="+",
         db_index=False,
         help_text="The batch whose events are the compression dictionary of this one.",
@@ -390,6 +403,7 @@ class RejectedFrame(models.Model):
 
     class Meta:
         ordering = ["-received_at", "-id"]
+        permissions = [("reapply_rejectedframe", "Can re-apply rejected frames through ingest")]
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.reason[:60]}"
@@ -403,6 +417,12 @@ class AuditLog(models.Model):
         EXPORT = "export", "Exported"
         IMPORT = "import", "Imported"
         PURGE = "purge", "Purged"
+        DELETE = "delete", "Deleted by staff"
+        LEGAL_HOLD = "legal_hold", "Set or lifted legal hold"
+        REVOKE_KEY = "revoke_key", "Revoked an ingest key"
+        REAPPLY = "reapply", "Re-applied rejected frames"
+        LOGIN_FAILED = "login_failed", "Failed to sign in"
+        LOCKOUT = "lockout", "Locked out after failed sign-ins"
 
     at = models.DateTimeField(default=now, db_index=True, editable=False)
     user = models.ForeignKey(
@@ -461,3 +481,29 @@ class JournalEntry(models.Model):
 
     def __str__(self) -> str:
         return f"journal #{self.id} ({self.conversation_key or 'no conversation'})"
+
+
+class AssetContent(models.Model):
+    """The bytes of an asset a recorded page referenced, stored once by their SHA-256."""
+
+    sha256 = models.CharField(max_length=64, unique=True)
+    content_type = models.CharField(max_length=100)
+    size = models.IntegerField()
+    data = models.BinaryField()
+    created_at = models.DateTimeField(default=now)
+
+    def __str__(self) -> str:
+        return f"{self.content_type} {self.sha256[:12]} ({self.size} bytes)"
+
+
+class AssetSource(models.Model):
+    """A URL a recording referenced, and what fetching it gave: content, or why there is none."""
+
+    url = models.TextField()
+    url_sha256 = models.CharField(max_length=64, unique=True)
+    content = models.ForeignKey(AssetContent, null=True, blank=True, on_delete=models.SET_NULL)
+    failure = models.TextField(blank=True, help_text="Why it was not fetched, if it was not.")
+    fetched_at = models.DateTimeField(default=now)
+
+    def __str__(self) -> str:
+        return self.url[:100]

@@ -7,11 +7,18 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.db.models import BigIntegerField, Count, F, Func, Q, QuerySet, Sum, Window
 from django.db.models.functions import Coalesce
+from django.http import HttpRequest
 from django.utils import timezone
 
 from conversations import conf
 from conversations.audit import audit_record
-from conversations.models import AuditLog, Conversation, RejectedFrame, RRWebBatch
+from conversations.models import (
+    AuditLog,
+    Conversation,
+    RecordingPack,
+    RejectedFrame,
+    RRWebBatch,
+)
 
 
 @dataclass
@@ -35,16 +42,41 @@ def purge_due(cutoff: datetime) -> QuerySet[Conversation]:
     return Conversation.objects.filter(updated_at__lt=cutoff).order_by("id")
 
 
+class LegalHoldError(Exception):
+    """A conversation under legal hold was asked to be deleted."""
+
+
 @transaction.atomic
 def conversation_delete(*, conversation: Conversation) -> None:
     """Delete a conversation with everything it owns, its rejected frames included."""
     batches = RRWebBatch.objects.filter(conversation=conversation)
-    # Bases are PROTECT so a batch is never left without its dictionary; here all of them go,
-    # in one transaction, so unlinking them first is safe.
+    # Bases are RESTRICT so a batch or pack is never left without its dictionary; here all of
+    # them go, in one transaction, so unlinking them first is safe, and spares the collector
+    # from loading every row to check who depends on whom.
     batches.exclude(base=None).update(base=None)
     batches.only("id").delete()
+    packs = RecordingPack.objects.filter(conversation=conversation)
+    packs.exclude(base=None).update(base=None)
+    packs.only("id").delete()
     RejectedFrame.objects.filter(conversation_uuid=conversation.uuid).delete()
     conversation.delete()
+
+
+@transaction.atomic
+def conversation_remove(
+    *, conversation: Conversation, user, request: HttpRequest | None = None, detail: str = ""
+) -> None:
+    """Delete a conversation at a staff member's request and audit it; never one on hold."""
+    # Locked, so a hold set meanwhile is seen and wins.
+    current = Conversation.objects.select_for_update().only("id", "uuid", "legal_hold")
+    conversation = current.get(pk=conversation.pk)
+    if conversation.legal_hold:
+        raise LegalHoldError(f"{conversation.uuid} is under legal hold")
+    uuid = conversation.uuid
+    conversation_delete(conversation=conversation)
+    audit_record(
+        user=user, action=AuditLog.Action.DELETE, conversation=uuid, request=request, detail=detail
+    )
 
 
 def conversations_purge(*, dry_run: bool = False, now: datetime | None = None) -> PurgeResult:

@@ -11,6 +11,7 @@ from django.db import connection
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from conversations import clock, rrweb
+from conversations.assets import rewrite_events
 from conversations.models import (
     Conversation,
     Message,
@@ -603,7 +604,7 @@ def _live_batch(batch: RRWebBatch) -> dict:
             batch.segment,
         ],
         "href": batch.href or None,
-        "events": json.loads(batch_events_json(batch)),
+        "events": _proxied_events(json.loads(batch_events_json(batch))),
     }
 
 
@@ -618,6 +619,11 @@ def _live_payload(
         "batches": batches,
         "items": items,
     }
+
+
+def _proxied_events(events: list) -> list:
+    rewrite_events(events)  # what the recorded page loaded comes from us: see assets
+    return events
 
 
 def live_rows(

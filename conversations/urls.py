@@ -17,6 +17,7 @@ urlpatterns = [
         views.recording_events,
         name="recording-events",
     ),
+    path("assets/<str:token>", views.asset, name="asset"),
     path(
         "conversations/<conversation:uuid>/export/<str:fmt>/",
         export_views.conversation_export,

@@ -1,25 +1,21 @@
 """Staff pages: the conversation list, the replay page and the recording endpoints it loads."""
 
 import json
-from collections.abc import Callable
 from datetime import date
-from functools import wraps
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urljoin
 
-from django.conf import settings
-from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils.text import compress_string
 from django.views.decorators.http import require_GET
 
-from conversations import selectors
-from conversations.api import VIEW_PERMISSION, api_permission_required
+from conversations import assets, permissions, selectors
+from conversations.audit import audit_request
 from conversations.live import live_path
+from conversations.models import AuditLog
+from conversations.permissions import api_permission_required, staff_required
 
-EXPORT_PERMISSION = "conversations.export_conversation"
 EXPORT_FORMATS = [
     ("archive", "Archive (.zip)"),
     ("archive-zst", "Archive (.zst)"),
@@ -31,20 +27,6 @@ EXPORT_FORMATS = [
 PAGE_SIZE = 50
 # One chunk of recording events: big enough to cover minutes, small enough to parse in a blink.
 CHUNK_EVENTS = 3000
-
-
-def staff_required(view: Callable) -> Callable:
-    """Sign-in for anonymous visitors; 403 for anyone not staff with the view permission."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path(), settings.LOGIN_URL)
-        if not (request.user.is_staff and request.user.has_perm(VIEW_PERMISSION)):
-            raise PermissionDenied
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 def _date(value: str) -> date | None:
@@ -132,16 +114,13 @@ def conversation_list(request: HttpRequest) -> HttpResponse:
 
 
 def _export_links(request: HttpRequest, uuid: str) -> list[tuple[str, str]]:
-    """Download links of the exports, for those allowed; none until the exports exist."""
-    if not request.user.has_perm(EXPORT_PERMISSION):
+    """Where each export is posted to, for those allowed to export."""
+    if not permissions.can_export(request.user):
         return []
-    try:
-        return [
-            (label, reverse("conversations:export", kwargs={"uuid": uuid, "fmt": fmt}))
-            for fmt, label in EXPORT_FORMATS
-        ]
-    except NoReverseMatch:
-        return []
+    return [
+        (label, reverse("conversations:export", kwargs={"uuid": uuid, "fmt": fmt}))
+        for fmt, label in EXPORT_FORMATS
+    ]
 
 
 @require_GET
@@ -151,6 +130,7 @@ def conversation_replay(request: HttpRequest, uuid: str) -> HttpResponse:
     if data is None:
         raise Http404("No such conversation.")
     conversation, offset_ms, items = data.conversation, data.offset_ms, data.items
+    audit_request(request, AuditLog.Action.VIEW, conversation, "replay page")
     config = {
         "uuid": conversation.uuid,
         "indexUrl": reverse("conversations:recording-index", kwargs={"uuid": uuid}),
@@ -195,7 +175,7 @@ def _conversation_or_404(uuid: str):
 
 
 @require_GET
-@api_permission_required(VIEW_PERMISSION)
+@api_permission_required(permissions.VIEW)
 def recording_index(request: HttpRequest, uuid: str) -> HttpResponse:
     """The recording's batches, full-snapshot positions, pages and clock offset."""
     index = selectors.recording_index(_conversation_or_404(uuid))
@@ -203,7 +183,7 @@ def recording_index(request: HttpRequest, uuid: str) -> HttpResponse:
 
 
 @require_GET
-@api_permission_required(VIEW_PERMISSION)
+@api_permission_required(permissions.VIEW)
 def recording_events(request: HttpRequest, uuid: str) -> HttpResponse:
     """One chunk of events: batches from `from` (an event_index) up to `to` or a size bound."""
     conversation = _conversation_or_404(uuid)
@@ -219,5 +199,36 @@ def recording_events(request: HttpRequest, uuid: str) -> HttpResponse:
     events, next_index = selectors.recording_events_json(
         conversation, first_index=first, last_index=last, max_events=max_events
     )
+    # What the recorded page loaded is loaded from us, not from third parties: see assets.
+    decoded = json.loads(events)
+    assets.rewrite_events(decoded)
+    events = json.dumps(decoded, separators=(",", ":"), ensure_ascii=False).encode()
     head = b'{"next":' + (str(next_index).encode() if next_index is not None else b"null")
     return _json(request, head + b',"events":' + events + b"}")
+
+
+@require_GET
+@staff_required
+def asset(request: HttpRequest, token: str) -> HttpResponse:
+    """An asset a recording referenced, fetched by the server; a transparent pixel if not."""
+    url = assets.asset_url_from_token(token)
+    if url is None:
+        raise Http404("No such asset.")
+    content = assets.asset_get(url)
+    if content is None:
+        response = HttpResponse(assets.PLACEHOLDER, content_type=assets.PLACEHOLDER_TYPE)
+        response["Cache-Control"] = "private, max-age=300"
+    else:
+        data = bytes(content.data)
+        if content.content_type == "text/css":
+            # A style sheet's own images and fonts go through us too, found from its URL.
+            css = data.decode("utf-8", "replace")
+            data = assets.rewrite_css(css, lambda ref: assets.proxied(urljoin(url, ref))).encode()
+        response = HttpResponse(data, content_type=content.content_type)
+        response["Cache-Control"] = "private, max-age=86400"
+        response["ETag"] = f'"{content.sha256}"'
+    # Fetched from anywhere: never run as a document of ours (an SVG can hold scripts).
+    response["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cross-Origin-Resource-Policy"] = "same-origin"
+    return response

@@ -1,9 +1,12 @@
 """Settings for the conversation replay project, configured from the environment."""
 
 import os
+import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -21,11 +24,68 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def secret_key_from_file(path: Path) -> str:
+    """The key kept in `path` (readable by its owner only), made on first use."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f".{path.name}.{os.getpid()}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(secrets.token_urlsafe(50))
+        try:
+            os.link(draft, path)  # atomic: of processes starting together, one key wins
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+        mode = path.stat().st_mode
+    if mode & 0o077:
+        raise ImproperlyConfigured(
+            f"{path} holds the secret key but others may read it: chmod 600 {path}"
+        )
+    return path.read_text().strip()
+
+
 DEBUG = env_bool("DEBUG")
+# The production profile (see README, "Production"): no defaults that only suit a laptop.
+PRODUCTION = env_bool("REPLAY_PRODUCTION")
 REPLAY_DEMO = env_bool("REPLAY_DEMO")
-SECRET_KEY = os.environ.get("SECRET_KEY") or "insecure-development-key-set-SECRET_KEY-in-production"
+
+if os.environ.get("SECRET_KEY"):
+    SECRET_KEY = os.environ["SECRET_KEY"]
+elif PRODUCTION:
+    raise ImproperlyConfigured(
+        "REPLAY_PRODUCTION is on but SECRET_KEY is not set: set it to a long random value "
+        "(python -c 'import secrets; print(secrets.token_urlsafe(50))') and keep it secret."
+    )
+elif DEBUG:
+    SECRET_KEY = "insecure-development-key-set-SECRET_KEY-in-production"
+else:
+    # `make run` and other single-machine setups: a random key kept beside the database.
+    SECRET_KEY = secret_key_from_file(VAR_DIR / "secret_key")
+
+if PRODUCTION:
+    if DEBUG:
+        raise ImproperlyConfigured("REPLAY_PRODUCTION is on: turn DEBUG off.")
+    if not os.environ.get("ALLOWED_HOSTS"):
+        raise ImproperlyConfigured(
+            "REPLAY_PRODUCTION is on but ALLOWED_HOSTS is not set: list the host names staff "
+            "and shops reach this server by, comma-separated."
+        )
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+
+if PRODUCTION:
+    # Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips it from clients).
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", 365 * 24 * 3600))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
 
 INSTALLED_APPS = [
     "daphne",
@@ -36,6 +96,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "axes",
     "conversations",
 ]
 
@@ -48,7 +109,24 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Sign-in throttling (django-axes): after REPLAY_LOGIN_FAILURE_LIMIT failures for one username
+# from one address, that pair is locked out for REPLAY_LOGIN_COOLOFF_MINUTES; failures and
+# lockouts go to the audit log. The address is REMOTE_ADDR (see README, "Production").
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("REPLAY_LOGIN_FAILURE_LIMIT", 5))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("REPLAY_LOGIN_COOLOFF_MINUTES", 15)))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "conversations.audit.client_ip"
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False  # the audit log records failures and lockouts; keep commands quiet
 
 ROOT_URLCONF = "replay.urls"
 ASGI_APPLICATION = "replay.asgi.application"
@@ -130,15 +208,17 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
 
 # Recordings are untrusted DOM replayed inside our pages: no script may run but our own bundle.
-# Styles stay inline-capable because replayed pages carry their own; images and fonts may
-# come from the shop's hosts. The replay iframe is additionally sandboxed without scripts.
+# Styles stay inline-capable because replayed pages carry their own. Images, fonts and media
+# come from our origin only: recordings are served with their URLs pointing at the asset
+# proxy (conversations/assets.py), so a replay makes no staff browser contact a third party.
+# The replay iframe is additionally sandboxed without scripts.
 SECURE_CSP = {
     "default-src": [CSP.SELF],
     "script-src": [CSP.SELF],
     "style-src": [CSP.SELF, CSP.UNSAFE_INLINE],
-    "img-src": ["*", "data:", "blob:"],
-    "font-src": ["*", "data:"],
-    "media-src": ["*", "data:", "blob:"],
+    "img-src": [CSP.SELF, "data:", "blob:"],
+    "font-src": [CSP.SELF, "data:"],
+    "media-src": [CSP.SELF, "data:", "blob:"],
     "connect-src": [CSP.SELF],
     "frame-src": [CSP.SELF],
     "object-src": [CSP.NONE],
@@ -156,7 +236,11 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"daphne": {"level": "WARNING"}, "django.channels.server": {"level": "WARNING"}},
+    "loggers": {
+        "daphne": {"level": "WARNING"},
+        "django.channels.server": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
+    },
 }
 
 # Project settings (REPLAY_*) and their defaults live in conversations/conf.py and are read

@@ -68,12 +68,50 @@ def poll[T](check: Callable[[], T], *, timeout: float = 10, what: str = "the con
     return result
 
 
+@pytest.fixture(autouse=True)
+def _forget_cached_recordings():
+    """Each test starts with empty recording caches: they are keyed by row ids, which a
+    rolled-back test transaction hands out again for other content."""
+    from conversations import selectors
+
+    selectors.events_cache_clear()
+
+
 @pytest.fixture
 def source(db):
     """An ingest key and its raw value."""
     key, raw_key = ingest_key_create(name="shop.example")
     key.raw_key = raw_key
     return key
+
+
+@pytest.fixture
+def packed_conversation(db):
+    """Make conversations whose page loads are packed: the first pack is the others' base."""
+    from conversations import ingest
+    from conversations.models import Conversation, RecordingPack
+    from conversations.packing import recordings_pack
+    from tests import factories as f
+
+    def make(pages: int = 4, *, site: str = "shop.example") -> Conversation:
+        uuid = f.new_uuid()
+        frames = [f.new_conversation(uuid), f.message(uuid)]
+        for page in range(pages):
+            start = f.T0 + 100_000 * page
+            events = f.rrweb_events(start=start, href=f"https://{site}/p{page}")
+            frames.append(f.rrweb_frame(uuid, 4 * page, events, kind="init"))
+            frames += [
+                f.rrweb_frame(uuid, 4 * page + n, f.incremental_events(start=start + 500 * n))
+                for n in range(1, 4)
+            ]
+        ingest.items_apply([ingest.item_from_text(f.dumps(frame)) for frame in frames], source=None)
+        recordings_pack(finished_only=False)
+        conversation = Conversation.objects.get(uuid=uuid)
+        packs = RecordingPack.objects.filter(conversation=conversation)
+        assert packs.count() == pages and packs.filter(base__isnull=False).exists()
+        return conversation
+
+    return make
 
 
 @pytest.fixture
@@ -90,6 +128,35 @@ def staff_user(db, django_user_model):
 @pytest.fixture
 def staff_client(client, staff_user):
     client.force_login(staff_user)
+    return client
+
+
+@pytest.fixture
+def role_user(db, django_user_model):
+    """Make a staff account in one of the roles (viewer, exporter, administrator)."""
+    from django.contrib.auth.models import Group
+
+    from conversations.permissions import roles_ensure
+
+    def make(role: str, username: str | None = None):
+        roles_ensure()  # a transactional test before this one may have flushed the groups
+        user = django_user_model.objects.create_user(
+            username=username or role, password="correct horse battery staple", is_staff=True
+        )
+        user.groups.add(Group.objects.get(name=role))
+        return user
+
+    return make
+
+
+@pytest.fixture
+def exporter_user(role_user):
+    return role_user("exporter")
+
+
+@pytest.fixture
+def exporter_client(client, exporter_user):
+    client.force_login(exporter_user)
     return client
 
 

@@ -6,7 +6,14 @@ import zipfile
 import pytest
 from django.urls import reverse
 
-from conversations.models import AuditLog, Conversation, IngestKey, Message, RejectedFrame
+from conversations.models import (
+    AuditLog,
+    Conversation,
+    IngestKey,
+    Message,
+    RecordingPack,
+    RejectedFrame,
+)
 from tests import factories as f
 from tests.test_exports import recorded_conversation
 
@@ -152,3 +159,40 @@ def test_audit_log_is_read_only_even_for_superusers(admin_client):
 def test_conversations_cannot_be_added_by_hand(admin_client):
     assert admin_client.get(reverse("admin:conversations_conversation_add")).status_code == 403
     assert Conversation.objects.count() == 0
+
+
+def test_deleting_a_packed_conversation_in_the_admin_removes_it_and_is_audited(
+    admin_client, packed_conversation
+):
+    conversation = packed_conversation()
+    url = reverse("admin:conversations_conversation_delete", args=[conversation.pk])
+    confirm = admin_client.get(url)
+    assert confirm.status_code == 200
+    assert "Are you sure" in confirm.content.decode()
+
+    response = admin_client.post(url, {"post": "yes"})
+
+    assert response.status_code == 302
+    assert not Conversation.objects.filter(pk=conversation.pk).exists()
+    assert not RecordingPack.objects.filter(conversation_id=conversation.pk).exists()
+    entry = AuditLog.objects.get(action="delete")
+    assert (entry.conversation_uuid, entry.username) == (conversation.uuid, "boss")
+
+
+def test_the_admin_refuses_to_delete_a_conversation_under_legal_hold(
+    admin_client, packed_conversation
+):
+    held, free = packed_conversation(), recorded_conversation()
+    Conversation.objects.filter(pk=held.pk).update(legal_hold=True)
+    url = reverse("admin:conversations_conversation_delete", args=[held.pk])
+    assert "legal hold" in admin_client.get(url).content.decode()
+
+    admin_client.post(url, {"post": "yes"})
+    admin_client.post(
+        reverse("admin:conversations_conversation_changelist"),
+        {"action": "delete_selected", "_selected_action": [held.pk, free.pk], "post": "yes"},
+    )
+
+    assert Conversation.objects.filter(pk=held.pk).exists()
+    assert Conversation.objects.filter(pk=free.pk).exists()
+    assert not AuditLog.objects.filter(action="delete").exists()

@@ -118,8 +118,8 @@ def test_every_export_downloads_for_any_uuid(exporter_client, conversation, uuid
     replay = exporter_client.get(reverse("conversations:replay", kwargs={"uuid": uuid}))
     for fmt, label in EXPORT_FORMATS:
         url = reverse("conversations:export", kwargs={"uuid": uuid, "fmt": fmt})
-        assert f'href="{url}"'.encode() in replay.content, label
-        response = exporter_client.get(url)
+        assert f'action="{url}"'.encode() in replay.content, label
+        response = exporter_client.post(url)
         assert response.status_code == 200, fmt
         content = body_of(response)
         assert content
@@ -136,7 +136,7 @@ def test_the_admin_shows_any_uuid_with_its_export_links(admin_client, conversati
     assert response.status_code == 200
     assert_escaped(response.content)
     url = reverse("conversations:export", kwargs={"uuid": uuid, "fmt": "txt"})
-    assert f'href="{url}"'.encode() in response.content
+    assert f'action="{url}"'.encode() in response.content
 
 
 @pytest.mark.parametrize("uuid", UUIDS, ids=IDS)

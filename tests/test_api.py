@@ -25,9 +25,9 @@ def test_staff_without_view_permission_gets_403(client, django_user_model):
     assert client.get("/api/conversations/").status_code == 403
 
 
-def test_unknown_conversation_is_404(staff_client):
-    assert staff_client.get("/api/conversations/nope/").status_code == 404
-    assert staff_client.get("/api/conversations/nope/recording/").status_code == 404
+def test_unknown_conversation_is_404(exporter_client):
+    assert exporter_client.get("/api/conversations/nope/").status_code == 404
+    assert exporter_client.get("/api/conversations/nope/recording/").status_code == 404
 
 
 def test_list_is_newest_first_and_pages_by_cursor(staff_client, django_assert_max_num_queries):
@@ -44,7 +44,7 @@ def test_list_is_newest_first_and_pages_by_cursor(staff_client, django_assert_ma
     assert third["next"] is None
 
 
-def test_detail_has_participants_messages_with_edits_and_events_by_protocol_names(staff_client):
+def test_detail_has_participants_messages_with_edits_and_events_by_protocol_names(exporter_client):
     uuid = f.new_uuid()
     message = f.message(uuid, "Two kettles please", message_uuid="m-1")
     edit = {**message["message"], "body": "Three kettles please"}
@@ -56,7 +56,7 @@ def test_detail_has_participants_messages_with_edits_and_events_by_protocol_name
             "add coupon", uuid, event_add_coupon={"agent_name": "Bob", "coupon_code": "KETTLE"}
         ),
     )
-    data = staff_client.get(f"/api/conversations/{uuid}/").json()
+    data = exporter_client.get(f"/api/conversations/{uuid}/").json()
     assert data["conversation_uuid"] == uuid
     assert data["merchant_id"] == "DEMO"
     assert [p["conversation_participant_name"] for p in data["participants"]] == ["Ada Shopper"]
@@ -69,7 +69,7 @@ def test_detail_has_participants_messages_with_edits_and_events_by_protocol_name
     assert coupon["envelope"]["event_add_coupon"]["coupon_code"] == "KETTLE"
 
 
-def test_recording_returns_every_event_in_order_with_segments(staff_client):
+def test_recording_returns_every_event_in_order_with_segments(exporter_client):
     uuid = f.new_uuid()
     page_one = f.rrweb_events(start=f.T0)
     moves = f.incremental_events(start=f.T0 + 2000)
@@ -79,7 +79,7 @@ def test_recording_returns_every_event_in_order_with_segments(staff_client):
         f.rrweb_frame(uuid, 0, page_one, kind="init"),
         f.rrweb_frame(uuid, 1, moves),
     )
-    response = staff_client.get(f"/api/conversations/{uuid}/recording/")
+    response = exporter_client.get(f"/api/conversations/{uuid}/recording/")
     body = json.loads(b"".join(response.streaming_content))
     assert body["events"] == page_one + moves + page_two
     assert [(s["segment"], s["href"], s["event_count"]) for s in body["segments"]] == [

@@ -3,7 +3,6 @@
 import io
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.urls import reverse
 
@@ -14,26 +13,20 @@ from tests.test_exports import recorded_conversation
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def exporter(staff_user):
-    staff_user.user_permissions.add(Permission.objects.get(codename="export_conversation"))
-    return staff_user
-
-
 def export_url(uuid: str, fmt: str) -> str:
     return reverse("conversations:export", kwargs={"uuid": uuid, "fmt": fmt})
 
 
 def test_staff_without_the_export_permission_gets_403(staff_client):
     conversation = recorded_conversation()
-    response = staff_client.get(export_url(conversation.uuid, "archive"))
+    response = staff_client.post(export_url(conversation.uuid, "archive"))
     assert response.status_code == 403
     assert not AuditLog.objects.exists()
 
 
 def test_anonymous_visitor_is_sent_to_sign_in(client):
     conversation = recorded_conversation()
-    response = client.get(export_url(conversation.uuid, "txt"))
+    response = client.post(export_url(conversation.uuid, "txt"))
     assert response.status_code == 302
     assert "/accounts/login/" in response["Location"]
 
@@ -49,11 +42,11 @@ def test_anonymous_visitor_is_sent_to_sign_in(client):
     ],
 )
 def test_exporter_downloads_each_format_as_a_file(
-    client, exporter, fmt, content_type, filename_end
+    client, exporter_user, fmt, content_type, filename_end
 ):
     conversation = recorded_conversation()
-    client.force_login(exporter)
-    response = client.get(export_url(conversation.uuid, fmt), HTTP_USER_AGENT="Firefox/140")
+    client.force_login(exporter_user)
+    response = client.post(export_url(conversation.uuid, fmt), HTTP_USER_AGENT="Firefox/140")
 
     assert response.status_code == 200
     assert response["Content-Type"] == content_type
@@ -61,7 +54,7 @@ def test_exporter_downloads_each_format_as_a_file(
     assert b"".join(response)
     entry = AuditLog.objects.get()
     assert (entry.user, entry.action, entry.conversation_uuid) == (
-        exporter,
+        exporter_user,
         "export",
         conversation.uuid,
     )
@@ -69,21 +62,21 @@ def test_exporter_downloads_each_format_as_a_file(
     assert (entry.ip, entry.user_agent) == ("127.0.0.1", "Firefox/140")
 
 
-def test_print_page_is_shown_in_the_browser_with_nothing_allowed_to_run(client, exporter):
+def test_print_page_is_shown_in_the_browser_with_nothing_allowed_to_run(client, exporter_user):
     conversation = recorded_conversation()
-    client.force_login(exporter)
-    response = client.get(export_url(conversation.uuid, "print"))
+    client.force_login(exporter_user)
+    response = client.post(export_url(conversation.uuid, "print"))
     assert response.status_code == 200
     assert "Content-Disposition" not in response
     assert "default-src 'none'" in response["Content-Security-Policy"]
     assert b"Yes, 12 left." in b"".join(response)
 
 
-def test_unknown_format_and_unknown_conversation_are_404(client, exporter):
+def test_unknown_format_and_unknown_conversation_are_404(client, exporter_user):
     conversation = recorded_conversation()
-    client.force_login(exporter)
-    assert client.get(export_url(conversation.uuid, "pdf")).status_code == 404
-    assert client.get(export_url("no-such-conversation", "txt")).status_code == 404
+    client.force_login(exporter_user)
+    assert client.post(export_url(conversation.uuid, "pdf")).status_code == 404
+    assert client.post(export_url("no-such-conversation", "txt")).status_code == 404
 
 
 def test_replay_view_recorded_by_audit_record_keeps_who_and_where(rf, staff_user):

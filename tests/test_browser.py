@@ -276,11 +276,13 @@ def test_a_live_page_that_lost_its_socket_reconnects_and_shows_what_was_stored_m
     send_order_confirmed(demo_server.address, source, uuid, message="Sent while the page was away")
 
     def stored() -> bool:
-        detail = staff_client.get(f"/api/conversations/{uuid}/").json()
+        from conversations.models import Message
+
         index = staff_client.get(f"/conversations/{uuid}/recording/index.json").json()
-        return "Sent while the page was away" in [m["body"] for m in detail["messages"]] and (
-            index["batches"][-1][0] == 4
-        )
+        sent = Message.objects.filter(
+            conversation__uuid=uuid, body="Sent while the page was away"
+        ).exists()
+        return sent and index["batches"][-1][0] == 4
 
     in_thread(poll, stored, what="the frames sent while the page was away to be stored")
     assert status.is_visible()  # still away: what it shows next it can only have caught up on
@@ -464,3 +466,31 @@ def test_a_hostile_recording_runs_no_script_in_the_staffopen_page(
     assert page.evaluate("() => window.__pwned") is None
     assert dialogs == []
     assert page.locator("#stage iframe").get_attribute("sandbox") == "allow-same-origin"
+
+
+def test_a_replayed_page_loads_its_images_from_our_origin_only(
+    browser, daphne_server, staff_client
+):
+    uuid = f.new_uuid()
+    events = page_events(f.T0, "Blue kettle, 39 EUR", href="https://shop.example/kettle")
+    body = events[1]["data"]["node"]["childNodes"][0]["childNodes"][0]
+    image = {"src": "https://shop.example/kettle.png", "width": "40", "height": "40"}
+    body["childNodes"].append(
+        {"type": 2, "tagName": "img", "id": 90, "attributes": image, "childNodes": []}
+    )
+    in_thread(apply, f.new_conversation(uuid))
+    in_thread(apply, f.rrweb_frame(uuid, 0, events, kind="init"), received_ms=f.T0 + 3_000)
+    page = open_page(browser, daphne_server, staff_client)
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(f"http://{daphne_server}/conversations/{uuid}/")
+    _wait_for_first_frame(page)
+    image = page.frame_locator("#stage iframe").locator("img")
+    image.wait_for()
+    assert "/assets/" in image.get_attribute("src")
+    page.wait_for_function(
+        "() => document.querySelector('#stage iframe').contentDocument.querySelector('img')"
+        ".naturalWidth === 1"  # the placeholder: this machine cannot reach shop.example
+    )
+    foreign = [url for url in requested if not url.startswith(f"http://{daphne_server}/")]
+    assert foreign == []

@@ -20,7 +20,7 @@ async def _ping(ws) -> dict:
 
 
 async def test_a_whole_conversation_streamed_over_daphne_reads_back_exactly(
-    daphne_server, source, staff_client
+    daphne_server, source, exporter_client
 ):
     uuid = f.new_uuid()
     first = f.rrweb_events(count=200)
@@ -45,13 +45,13 @@ async def test_a_whole_conversation_streamed_over_daphne_reads_back_exactly(
     await asyncio.to_thread(journal_applied)
 
     def recording() -> dict:
-        response = staff_client.get(f"/api/conversations/{uuid}/recording/")
+        response = exporter_client.get(f"/api/conversations/{uuid}/recording/")
         return json.loads(b"".join(response.streaming_content))
 
     body = await asyncio.to_thread(recording)
     assert body["events"] == first + later
     assert [s["segment"] for s in body["segments"]] == [1]
-    detail = await asyncio.to_thread(staff_client.get, f"/api/conversations/{uuid}/")
+    detail = await asyncio.to_thread(exporter_client.get, f"/api/conversations/{uuid}/")
     data = detail.json()
     assert [m["body"] for m in data["messages"]] == ["Does the blue kettle come with a warranty?"]
     assert {e["event_type"] for e in data["events"]} >= {"typing", "webchat start conversation"}

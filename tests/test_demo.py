@@ -1,9 +1,10 @@
 """The demo shop and agent console: served only when enabled, a working key, both chat sides."""
 
+import io
 import json
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from conversations import ingest
@@ -59,7 +60,9 @@ def test_every_shop_page_embeds_the_client_with_a_key_the_ingest_socket_accepts(
 
 
 def test_the_demo_key_is_stable_and_an_old_random_one_is_replaced(demo_on):
-    ingest_key_create(name=DEMO_KEY_NAME)  # as an earlier first run made it
+    earlier = IngestKey(name=DEMO_KEY_NAME)  # as an earlier first run made it
+    earlier.set_key(IngestKey.new_raw_key())
+    earlier.save()
     _, raw_key, changed = demo_key_ensure()
     assert changed
     assert demo_key_ensure() == (IngestKey.objects.get(name=DEMO_KEY_NAME), raw_key, False)
@@ -124,8 +127,7 @@ def test_the_agent_console_is_for_staff_only(client, django_user_model, demo_on)
     for path in ("/demo/agent/", f"/demo/agent/{uuid}/"):
         assert "/accounts/login/" in client.get(path)["Location"]
     assert client.post(f"/demo/agent/{uuid}/reply/", {"body": "hi"}).status_code == 302
-    django_user_model.objects.create_user(username="shopper", password="pw")
-    client.login(username="shopper", password="pw")
+    client.force_login(django_user_model.objects.create_user(username="shopper", password="pw"))
     assert client.get(f"/demo/agent/{uuid}/").status_code == 403
     assert client.post(f"/demo/agent/{uuid}/reply/", {"body": "hi"}).status_code == 403
     assert not Message.objects.filter(body="hi").exists()
@@ -154,13 +156,38 @@ def test_first_run_says_where_to_go_and_how_to_sign_in(monkeypatch, demo_on):
     assert "Created the staff account 'admin'" in text
     password = text.split("Sign in as 'admin', password ")[1].split()[0]
     assert "/demo/" in text and "/demo/agent/" in text and "http://127.0.0.1:8000/ " in text
-    from django.contrib.auth import authenticate
+    from django.contrib.auth import get_user_model
 
-    assert authenticate(username="admin", password=password) is not None
-    assert f"The ingest key '{DEMO_KEY_NAME}'" in text
+    assert get_user_model().objects.get(username="admin").check_password(password)
+    assert f"ingest key '{DEMO_KEY_NAME}'" in text
 
     again = StringIO()
     call_command("first_run", stdout=again)
     assert password not in again.getvalue()
     assert "Created" not in again.getvalue()
     assert "/demo/" in again.getvalue()
+
+
+def test_ingest_refuses_the_demo_key_while_the_demo_is_off(demo_on):
+    _, raw_key, _ = demo_key_ensure()
+    assert ingest_key_authenticate(raw_key) is not None
+    demo_on.REPLAY_DEMO = False
+    assert ingest_key_authenticate(raw_key) is None
+
+
+def test_first_run_without_the_demo_makes_no_demo_key(settings):
+    from io import StringIO
+
+    settings.REPLAY_DEMO = False
+    settings.DEBUG = False
+    out = StringIO()
+    call_command("first_run", stdout=out)
+    assert not IngestKey.objects.filter(name=DEMO_KEY_NAME).exists()
+    assert "Demo shop:      off" in out.getvalue()
+
+
+def test_the_demo_key_name_is_reserved():
+    with pytest.raises(ValueError, match="reserved"):
+        ingest_key_create(name=DEMO_KEY_NAME)
+    with pytest.raises(CommandError, match="reserved"):
+        call_command("create_ingest_key", DEMO_KEY_NAME, stdout=io.StringIO())

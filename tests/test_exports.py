@@ -83,7 +83,7 @@ def test_archive_imported_into_an_empty_database_exports_byte_for_byte_the_same(
     wipe()
     assert Conversation.objects.count() == 0
 
-    result = archive_import(first, name="one.json")
+    result = archive_import(first, name="one.json", trust=True)
 
     assert result.status == CREATED, result.reason
     assert exports.archive_bytes(conversation.uuid) == first
@@ -114,7 +114,7 @@ def test_compressed_archive_round_trips_through_import():
     assert zstandard.ZstdDecompressor().stream_reader(packed).read() == plain
     wipe()
 
-    assert archive_import(packed, name="one.json.zst").status == CREATED
+    assert archive_import(packed, name="one.json.zst", trust=True).status == CREATED
     assert exports.archive_bytes(conversation.uuid) == plain
     restored = Conversation.objects.get(uuid=conversation.uuid)
     assert restored.rrweb_batch_total == 3
@@ -137,15 +137,31 @@ def test_csv_transcript_reads_back_as_one_row_a_message():
     data = b"".join(exports.transcript_csv_chunks(conversation)).decode()
     rows = list(csv.DictReader(io.StringIO(data)))
 
-    assert list(rows[0]) == ["time", "author", "body", "edits"]
+    assert list(rows[0]) == ["time", "author", "body", "edited", "original_body", "edits"]
     assert [r["author"] for r in rows] == ["Ada Shopper", "Bo Agent"]
     # A body that a spreadsheet would run as a formula is kept as text.
     assert rows[0]["body"] == '\'=HYPERLINK("http://evil") (EU plug)'
+    # An edited message keeps its history: flagged, with the body it was first sent with.
+    assert (rows[0]["edited"], rows[0]["original_body"]) == ("yes", '\'=HYPERLINK("http://evil")')
+    assert (rows[1]["edited"], rows[1]["original_body"]) == ("no", "Yes, 12 left.")
     assert [e["body"] for e in json.loads(rows[0]["edits"])] == [
         '=HYPERLINK("http://evil") (EU plug)'
     ]
     assert rows[1]["body"] == "Yes, 12 left."
     assert rows[0]["time"] == "2026-11-25T10:00:01.000000Z"
+
+
+def test_csv_transcript_of_a_message_known_only_by_its_edit_is_flagged_edited():
+    uuid = f.new_uuid()
+    edit = f.message(uuid, "Actually, two kettles")["message"]
+    apply(f.new_conversation(uuid), f.event("updated message", uuid, event_updated_message=edit))
+    data = b"".join(exports.transcript_csv_chunks(uuid)).decode()
+    [row] = list(csv.DictReader(io.StringIO(data)))
+    assert (row["body"], row["edited"], row["original_body"]) == (
+        "Actually, two kettles",
+        "yes",
+        "",
+    )
 
 
 def test_print_page_escapes_message_bodies():
@@ -186,7 +202,9 @@ def test_export_command_writes_a_zip_that_import_command_restores(tmp_path):
     wipe()
 
     output = io.StringIO()
-    call_command("import_conversations", str(out), stdout=output, stderr=io.StringIO())
+    call_command(
+        "import_conversations", "--trust-archive", str(out), stdout=output, stderr=io.StringIO()
+    )
 
     assert "Created 3, skipped 0, refused 0." in output.getvalue()
     assert {uuid: exports.archive_bytes(uuid) for uuid in originals} == originals

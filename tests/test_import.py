@@ -1,24 +1,34 @@
 """Import: archives and zips of them, idempotent, broken archives refused with the reason."""
 
+import hashlib
 import io
 import json
+import os
+import subprocess
+import sys
 import zipfile
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from conversations import exports
-from conversations.imports import REFUSED, SKIPPED, archive_import
-from conversations.models import Conversation
+from conversations.imports import REFUSED, SKIPPED, ArchiveError, JsonStream, archive_import
+from conversations.models import Conversation, RRWebBatch
 from conversations.retention import conversation_delete
 from tests.test_exports import recorded_conversation
 
 pytestmark = pytest.mark.django_db
 
 
-def run_import(*paths) -> tuple[str, str]:
+def run_import(*paths, refused: bool = False) -> tuple[str, str]:
     out, err = io.StringIO(), io.StringIO()
-    call_command("import_conversations", *map(str, paths), stdout=out, stderr=err)
+    if refused:
+        with pytest.raises(CommandError, match="refused"):  # the command exits non-zero
+            call_command("import_conversations", *map(str, paths), stdout=out, stderr=err)
+    else:
+        call_command("import_conversations", *map(str, paths), stdout=out, stderr=err)
     return out.getvalue(), err.getvalue()
 
 
@@ -79,9 +89,158 @@ def test_zip_import_reports_created_skipped_and_refused(tmp_path):
         archive.writestr("notes.txt", b"hello")
     conversation_delete(conversation=gone)
 
-    out, err = run_import(bundle)
+    out, err = run_import(bundle, refused=True)
 
     assert "Created 1, skipped 1, refused 2." in out
     assert "refused ? (mixed.zip:broken.json): not a conversation archive" in err
     assert "not a .json or .json.zst archive" in err
     assert Conversation.objects.filter(uuid=gone.uuid).exists()
+
+
+def test_an_archive_cannot_set_its_own_legal_hold_or_retention_dates_unless_trusted(tmp_path):
+    conversation = recorded_conversation()
+    Conversation.objects.filter(pk=conversation.pk).update(
+        legal_hold=True, updated_at=datetime(2999, 1, 1, tzinfo=UTC)
+    )
+    path = tmp_path / "held.json"
+    path.write_bytes(exports.archive_bytes(conversation))
+    conversation_delete(conversation=conversation)
+
+    run_import(path)
+    imported = Conversation.objects.get(uuid=conversation.uuid)
+    assert not imported.legal_hold
+    assert imported.updated_at.year < 2999 and imported.first_seen_at.year < 2999
+
+    conversation_delete(conversation=imported)
+    run_import("--trust-archive", path)
+    trusted = Conversation.objects.get(uuid=conversation.uuid)
+    assert trusted.legal_hold
+    assert trusted.updated_at == datetime(2999, 1, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7, 64])
+def test_the_stream_reader_parses_values_cut_anywhere(monkeypatch, chunk):
+    monkeypatch.setattr(JsonStream, "CHUNK", chunk)
+    document = {"n": 12345678, "f": -1.5e10, "t": True, "z": None, "s": 'é€😀 "q"', "l": []}
+    text = json.dumps({**document, "batches": [1, {"a": [2, 3]}, "x"], "after": 10**20})
+    reader = JsonStream(io.BytesIO(f" {text} ".encode()))
+    keys = reader.members()
+    head = {}
+    for key in keys:
+        if key == "batches":
+            break
+        head[key] = reader.value()
+    assert head == document
+    assert list(reader.items("batches")) == [1, {"a": [2, 3]}, "x"]
+    assert [(key, reader.value()) for key in keys] == [("after", 10**20)]
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (b'{"a": 1,}', "not valid JSON"),
+        (b'{"a": 1} {}', "more text after the archive"),
+        (b'{"a": 1', "expected ',' or '}'"),
+        (b'{"a": "\xff"}', "not UTF-8 text at byte 7"),
+    ],
+)
+def test_the_stream_reader_says_where_json_is_broken(text, reason):
+    reader = JsonStream(io.BytesIO(text))
+    with pytest.raises(ArchiveError, match=reason):
+        for _ in reader.members():
+            reader.value()
+
+
+def batch_bytes(meta: dict, events: list) -> bytes:
+    """A batch as the exporter spells it: sorted fields, then the events as recorded."""
+    fields = exports.json_bytes({k: v for k, v in meta.items() if k != "events"})
+    return fields[:-1] + b',"events":' + exports.json_bytes(events, sort_keys=False) + b"}"
+
+
+def write_big_archive(path, template: bytes, *, megabytes: int) -> str:
+    """A zip holding one archive of about `megabytes` MB: `template`'s, with many more batches."""
+    archive = json.loads(template)
+    uuid = archive["conversation"]["uuid"]
+    head = {k: v for k, v in archive.items() if k != "batches"}
+    batches = archive["batches"]
+    last = batches[-1]
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as bundle:
+        with bundle.open("big.json", "w", force_zip64=True) as out:
+            out.write(exports.json_bytes(head)[:-1] + b',"batches":[')
+            out.write(b",".join(batch_bytes(b, b["events"]) for b in batches))
+            for n in range(megabytes):
+                start = last["last_ts"] + 1000 * (n + 1)
+                events = [
+                    {
+                        "type": 3,
+                        "data": {"source": 5, "text": f"{n}-{i}-" + "x" * 20_000, "id": 4},
+                        "timestamp": start + i,
+                    }
+                    for i in range(50)
+                ]
+                text = exports.json_bytes(events, sort_keys=False)
+                digest = hashlib.sha256(text).hexdigest()
+                meta = {
+                    **{key: last[key] for key in ("kind", "segment", "href", "received_at")},
+                    "event_index": last["event_index"] + 1 + n,
+                    "kind": "events",
+                    "first_ts": start,
+                    "last_ts": start + 49,
+                    "event_count": 50,
+                    "full_snapshots": 0,
+                    "raw_size": len(text),
+                    "sha256": digest,
+                    "events_sha256": digest,
+                }
+                out.write(b"," + batch_bytes(meta, events))
+            out.write(b"]}")
+    return uuid
+
+
+IMPORT_AND_MEASURE = """
+import os, resource, sys
+import django
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "replay.settings")
+django.setup()
+from django.core.management import call_command
+call_command("import_conversations", sys.argv[1])
+print("max_rss_kib", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_200_mb_archive_is_imported_in_bounded_memory(tmp_path):
+    from tests.conftest import database_url_for_subprocess
+
+    conversation = recorded_conversation()
+    template = exports.archive_bytes(conversation)
+    small, big = tmp_path / "small.zip", tmp_path / "big.zip"
+    with zipfile.ZipFile(small, "w") as bundle:
+        bundle.writestr("small.json", template)
+    write_big_archive(big, template, megabytes=200)
+    assert big.stat().st_size > 200_000_000
+    conversation_delete(conversation=conversation)
+    env = {**os.environ, "DATABASE_URL": database_url_for_subprocess()}
+
+    def max_rss_mib(path) -> float:
+        done = subprocess.run(
+            [sys.executable, "-c", IMPORT_AND_MEASURE, str(path)],
+            cwd=Path(__file__).resolve().parent.parent,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        imported = Conversation.objects.get()
+        stored.append(RRWebBatch.objects.filter(conversation=imported).count())
+        conversation_delete(conversation=imported)
+        return int(done.stdout.split("max_rss_kib")[1]) / 1024
+
+    stored: list[int] = []
+
+    baseline = max_rss_mib(small)
+    used = max_rss_mib(big)
+    print(f"import: {baseline:.0f} MiB for a small archive, {used:.0f} MiB for 200 MB")
+    assert used - baseline < 64
+    assert stored == [3, 203]

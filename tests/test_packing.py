@@ -39,10 +39,10 @@ def two_page_loads(uuid: str) -> tuple[list, list]:
     return first + [e for batch in moves for e in batch], second
 
 
-def test_a_finished_page_load_is_packed_smaller_and_reads_back_the_same(staff_client):
+def test_a_finished_page_load_is_packed_smaller_and_reads_back_the_same(exporter_client):
     uuid = f.new_uuid()
     first, second = two_page_loads(uuid)
-    before = recording(staff_client, uuid)
+    before = recording(exporter_client, uuid)
     stored_before = sum(RRWebBatch.objects.values_list("stored_size", flat=True))
 
     assert recordings_pack() == 1  # the second page load is still going on
@@ -50,7 +50,7 @@ def test_a_finished_page_load_is_packed_smaller_and_reads_back_the_same(staff_cl
     assert (pack.segment, pack.batch_count) == (1, 5)
     assert pack.stored_size < stored_before
     assert list(RRWebBatch.objects.values_list("event_index", flat=True)) == [5]
-    assert recording(staff_client, uuid) == before
+    assert recording(exporter_client, uuid) == before
     assert before["events"] == first + second
 
 
@@ -77,7 +77,7 @@ def test_a_closed_conversation_is_packed_whole():
 
 
 def test_resending_packed_batches_changes_nothing_and_a_different_one_is_a_conflict(
-    staff_client,
+    exporter_client,
 ):
     uuid = f.new_uuid()
     first, second = two_page_loads(uuid)
@@ -88,16 +88,16 @@ def test_resending_packed_batches_changes_nothing_and_a_different_one_is_a_confl
     (conflict,) = apply(f.rrweb_frame(uuid, 2, f.incremental_events(start=f.T0, count=3)))
     assert conflict.status == ingest.REJECTED
     assert RejectedFrame.objects.get().kind == RejectedFrame.Kind.CONFLICT
-    assert recording(staff_client, uuid)["events"] == first + second
+    assert recording(exporter_client, uuid)["events"] == first + second
 
 
-def test_batches_arriving_after_packing_still_read_back_in_order(staff_client):
+def test_batches_arriving_after_packing_still_read_back_in_order(exporter_client):
     uuid = f.new_uuid()
     first, second = two_page_loads(uuid)
     recordings_pack()
     later = f.incremental_events(start=f.T0 + 61_000, count=4)
     apply(f.rrweb_frame(uuid, 6, later))
-    assert recording(staff_client, uuid)["events"] == first + second + later
+    assert recording(exporter_client, uuid)["events"] == first + second + later
 
 
 @override_settings(REPLAY_PACK_IDLE=0)
@@ -108,7 +108,7 @@ def test_packing_a_conversation_twice_packs_nothing_more():
     assert recordings_pack() == 0
 
 
-def test_an_init_arriving_late_renumbers_the_packed_page_loads_after_it(staff_client):
+def test_an_init_arriving_late_renumbers_the_packed_page_loads_after_it(exporter_client):
     uuid = f.new_uuid()
     first = f.rrweb_events(start=f.T0)
     third = f.rrweb_events(start=f.T0 + 120_000, href="https://shop.example/checkout")
@@ -121,7 +121,7 @@ def test_an_init_arriving_late_renumbers_the_packed_page_loads_after_it(staff_cl
     assert recordings_pack(finished_only=False) == 2
     second = f.rrweb_events(start=f.T0 + 60_000, href="https://shop.example/cart")
     apply(f.rrweb_frame(uuid, 5, second, kind="init"))  # the page in between, late
-    segments = recording(staff_client, uuid)["segments"]
+    segments = recording(exporter_client, uuid)["segments"]
     assert [(s["segment"], s["href"]) for s in segments] == [
         (1, "https://shop.example/"),
         (2, "https://shop.example/cart"),

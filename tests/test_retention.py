@@ -4,10 +4,19 @@ import io
 
 import pytest
 from django.core.management import call_command
+from django.db.models import RestrictedError
 from django.test import override_settings
 from django.utils import timezone
 
-from conversations.models import AuditLog, Conversation, Message, RejectedFrame, RRWebBatch
+from conversations.models import (
+    AuditLog,
+    Conversation,
+    Message,
+    RecordingPack,
+    RejectedFrame,
+    RRWebBatch,
+)
+from conversations.retention import LegalHoldError, conversation_remove
 from tests.test_exports import recorded_conversation
 
 pytestmark = pytest.mark.django_db
@@ -183,3 +192,32 @@ def test_purge_conversations_also_purges_rejected_frames_with_their_defaults():
     assert "Rejected frames: deleted 1 received before" in output
     assert "beyond the newest 1073741824 bytes" in output
     assert kept() == {recent.pk}
+
+
+@override_settings(REPLAY_RETENTION_DAYS=30)
+def test_purge_deletes_a_conversation_whose_page_loads_are_packed(packed_conversation):
+    old, kept = packed_conversation(), packed_conversation()
+    age(old, 31)
+
+    output = purge()
+
+    assert f"Deleted {old.uuid}" in output
+    assert not Conversation.objects.filter(pk=old.pk).exists()
+    assert not RecordingPack.objects.filter(conversation_id=old.pk).exists()
+    assert RecordingPack.objects.filter(conversation=kept).count() >= 3
+
+
+def test_a_pack_that_is_another_packs_base_cannot_be_deleted_alone(packed_conversation):
+    conversation = packed_conversation()
+    root = RecordingPack.objects.get(conversation=conversation, base__isnull=True)
+    with pytest.raises(RestrictedError):
+        root.delete()
+
+
+def test_a_hold_set_after_the_conversation_was_read_still_wins(staff_user):
+    conversation = recorded_conversation()
+    Conversation.objects.filter(pk=conversation.pk).update(legal_hold=True)
+    with pytest.raises(LegalHoldError):
+        conversation_remove(conversation=conversation, user=staff_user)
+    assert Conversation.objects.filter(pk=conversation.pk).exists()
+    assert not AuditLog.objects.exists()

@@ -13,6 +13,9 @@ class Command(BaseCommand):
     def handle(self, *args, name: str, **options) -> None:
         if IngestKey.objects.filter(name=name).exists():
             raise CommandError(f"an ingest key named {name!r} already exists")
-        key, raw_key = ingest_key_create(name=name)
+        try:
+            key, raw_key = ingest_key_create(name=name)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
         self.stdout.write(f"Created ingest key {key.name!r}. It is shown only this once:")
         self.stdout.write(raw_key)

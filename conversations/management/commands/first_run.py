@@ -17,9 +17,13 @@ class Command(BaseCommand):
             password = os.environ.get("DJANGO_SUPERUSER_PASSWORD") or secrets.token_urlsafe(12)
             user_model.objects.create_superuser(username="admin", email="", password=password)
             self.stdout.write("Created the staff account 'admin'.")
-        _, raw_key, changed = demo_key_ensure()
-        if changed:
-            self.stdout.write(f"The ingest key '{DEMO_KEY_NAME}', used by the demo shop: {raw_key}")
+        # The demo key's value is public: it exists only for a server that serves the demo.
+        if demo_enabled():
+            _, raw_key, changed = demo_key_ensure()
+            if changed:
+                self.stdout.write(
+                    f"The ingest key '{DEMO_KEY_NAME}', used by the demo shop: {raw_key}"
+                )
         base = f"http://{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
         self.stdout.write("")
         if demo_enabled():

@@ -1,0 +1,161 @@
+"""Scrubbing: card numbers (and patterns set in REPLAY_SCRUB_PATTERNS) masked out of text.
+
+Pure: no database, no I/O. Ingest calls `scrub_text` on message bodies and `scrub_events` on
+each decoded rrweb batch before storing them, so what a shopper typed or saw never reaches the
+archive. A card number is 13 to 19 digits, optionally grouped by single spaces or dashes, that
+passes the Luhn check (numbers that fail it, such as order ids, are kept); it becomes a mask of
+the same shape keeping the last four digits, "**** **** **** 1111", so a replayed page keeps
+its layout.
+"""
+
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+
+from conversations import conf
+
+MASK = "*"
+# 13-19 digits, single spaces or dashes between them, not part of a longer run of digits.
+CARD_NUMBER = re.compile(r"(?<!\d)(?<!\d[ -])\d(?:[ -]?\d){12,18}(?![ -]?\d)")
+
+# rrweb event types and incremental sources that carry text (rrweb's EventType and
+# IncrementalSource).
+FULL_SNAPSHOT, INCREMENTAL, META, CUSTOM = 2, 3, 4, 5
+MUTATION, INPUT = 0, 5
+
+
+def luhn_valid(digits: str) -> bool:
+    """Whether a string of digits passes the Luhn checksum."""
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char)
+        if position % 2:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
+
+
+def _mask_card(match: re.Match) -> str:
+    found = match.group()
+    digits = [c for c in found if c.isdigit()]
+    if not luhn_valid("".join(digits)):
+        return found
+    keep_from = len(digits) - 4
+    masked, seen = [], 0
+    for char in found:
+        if char.isdigit():
+            masked.append(char if seen >= keep_from else MASK)
+            seen += 1
+        else:
+            masked.append(char)
+    return "".join(masked)
+
+
+@lru_cache(maxsize=8)
+def _compiled(patterns: tuple[tuple[str, str], ...]) -> list[tuple[re.Pattern, str]]:
+    return [(re.compile(pattern), replacement) for pattern, replacement in patterns]
+
+
+def extra_patterns() -> list[tuple[re.Pattern, str]]:
+    """REPLAY_SCRUB_PATTERNS: (regular expression, replacement) pairs applied after cards."""
+    return _compiled(tuple(tuple(pair) for pair in conf.get("REPLAY_SCRUB_PATTERNS")))
+
+
+def scrub_text(text: str) -> tuple[str, int]:
+    """`text` with card numbers and configured patterns masked, and how many were masked."""
+    count = 0
+
+    def card(match: re.Match) -> str:
+        nonlocal count
+        masked = _mask_card(match)
+        count += masked != match.group()
+        return masked
+
+    # Most text has too few digits to hold a card number: skip the regular expression then.
+    if sum(c.isdigit() for c in text) >= 13:
+        text = CARD_NUMBER.sub(card, text)
+    for pattern, replacement in extra_patterns():
+        text, found = pattern.subn(replacement, text)
+        count += found
+    return text, count
+
+
+def _scrub_key(container: dict | list, key, count: int) -> int:
+    value = container[key]
+    if isinstance(value, str):
+        container[key], found = scrub_text(value)
+        return count + found
+    return count
+
+
+def _scrub_strings(value: object) -> int:
+    """Scrub every string inside nested lists and dicts, in place."""
+    count = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        keys: Iterable = item.keys() if isinstance(item, dict) else range(len(item))
+        for key in keys:
+            child = item[key]
+            if isinstance(child, str):
+                item[key], found = scrub_text(child)
+                count += found
+            elif isinstance(child, dict | list):
+                stack.append(child)
+    return count
+
+
+def _scrub_node(node: object) -> int:
+    """Scrub a serialized DOM node and its descendants (text, attribute values), in place."""
+    count = 0
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if not isinstance(item, dict):
+            continue
+        if "textContent" in item:
+            count = _scrub_key(item, "textContent", count)
+        attributes = item.get("attributes")
+        if isinstance(attributes, dict):
+            count += _scrub_strings(attributes)
+        children = item.get("childNodes")
+        if isinstance(children, list):
+            stack.extend(children)
+    return count
+
+
+def scrub_event(event: object) -> int:
+    """Scrub one decoded rrweb event in place; return how many things were masked."""
+    if not isinstance(event, dict) or not isinstance(event.get("data"), dict):
+        return 0
+    data = event["data"]
+    kind = event.get("type")
+    if kind == FULL_SNAPSHOT:
+        return _scrub_node(data.get("node"))
+    if kind == META:
+        return _scrub_key(data, "href", 0) if "href" in data else 0
+    if kind == CUSTOM:
+        return _scrub_strings(data)
+    if kind != INCREMENTAL:
+        return 0
+    source = data.get("source")
+    if source == INPUT:
+        return _scrub_key(data, "text", 0) if "text" in data else 0
+    if source != MUTATION:
+        return 0
+    count = 0
+    for added in data.get("adds") or []:
+        if isinstance(added, dict):
+            count += _scrub_node(added.get("node"))
+    for changed in data.get("texts") or []:
+        if isinstance(changed, dict) and "value" in changed:
+            count = _scrub_key(changed, "value", count)
+    for changed in data.get("attributes") or []:
+        if isinstance(changed, dict) and isinstance(changed.get("attributes"), dict):
+            count += _scrub_strings(changed["attributes"])
+    return count
+
+
+def scrub_events(events: list) -> int:
+    """Scrub a decoded rrweb batch (a list of events) in place; return how many were masked."""
+    return sum(scrub_event(event) for event in events)
