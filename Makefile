@@ -30,7 +30,7 @@ migrate: install
 run: export REPLAY_DEMO ?= 1
 run: install js migrate
 	$(PY) manage.py first_run
-	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) replay.asgi:application
+	$(PY) -m replay.serve -b $(HOST) -p $(PORT)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -60,7 +60,8 @@ class DaphneProcess:
         """Start the process and return once it listens."""
         output = open(self.log, "a") if self.log else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port)]
+            # The project's own entry point: Daphne with the limits production has.
+            [sys.executable, "-m", "replay.serve", "-b", "127.0.0.1", "-p", str(self.port)]
             + [self.application],
             cwd=ROOT,
             env=self.env,

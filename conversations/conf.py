@@ -7,6 +7,8 @@ from django.conf import settings
 DEFAULTS: dict[str, Any] = {
     # A frame larger than this is rejected (its first bytes are kept with the reason).
     "REPLAY_MAX_FRAME_BYTES": 1024 * 1024,
+    # Above this, the server (replay/serve.py sets Daphne's limit to it) closes with 1009.
+    "REPLAY_HARD_MAX_FRAME_BYTES": 16 * 1024 * 1024,
     # How much of a rejected frame's text is kept.
     "REPLAY_REJECTED_KEEP_BYTES": 1024 * 1024,
     # Incomplete multi-part rrweb batches: seconds before they expire, and bounds.
@@ -14,6 +16,20 @@ DEFAULTS: dict[str, Any] = {
     "REPLAY_PENDING_MAX_BATCHES_PER_CONVERSATION": 64,
     "REPLAY_PENDING_MAX_BYTES_PER_CONVERSATION": 64 * 1024 * 1024,
     "REPLAY_PENDING_MAX_BYTES": 512 * 1024 * 1024,
+    "REPLAY_PENDING_MAX_BYTES_PER_SOURCE": 128 * 1024 * 1024,
+    # Quotas at the ingest door (conversations/ingest/quotas.py), per server process. Rates
+    # may run ahead by REPLAY_QUOTA_BURST_SECONDS' worth; over a rate the connection is
+    # closed with 4429, as is a connection beyond the key's limit; a frame that would start
+    # a conversation over the key's quota is kept aside with its reason.
+    "REPLAY_QUOTA_BURST_SECONDS": 10,
+    "REPLAY_KEY_FRAMES_PER_SECOND": 4000,
+    "REPLAY_KEY_BYTES_PER_SECOND": 64 * 1024 * 1024,
+    "REPLAY_KEY_MAX_CONNECTIONS": 2000,
+    "REPLAY_KEY_NEW_CONVERSATIONS_PER_MINUTE": 600,
+    "REPLAY_CONNECTION_FRAMES_PER_SECOND": 1000,
+    "REPLAY_CONNECTION_BYTES_PER_SECOND": 16 * 1024 * 1024,
+    # Open sockets of a revoked key are closed (4401) within this many seconds.
+    "REPLAY_KEY_CHECK_INTERVAL": 5,
     # A connection that sends this many rejected frames within the window is cut off (4429).
     "REPLAY_REJECT_LIMIT": 100,
     "REPLAY_REJECT_WINDOW": 60,

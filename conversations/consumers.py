@@ -13,12 +13,12 @@ from django.db.models import Q
 from django.utils import timezone
 
 from conversations import conf, permissions, selectors
-from conversations.ingest import journal
+from conversations.ingest import journal, quotas
 from conversations.ingest.timeline import queue_position_for
 from conversations.ingest.worker import embedded_worker_ensure
 from conversations.keys import ingest_key_authenticate
 from conversations.live import live_group
-from conversations.models import IngestKey
+from conversations.models import IngestKey, RejectedFrame
 from conversations.protocol import build_ping, dumps
 
 logger = logging.getLogger(__name__)
@@ -46,6 +46,54 @@ def _mark_used(key: IngestKey) -> None:
     ).update(last_used_at=timezone.now())
 
 
+def _close_reason(reason: object) -> str:
+    # A close frame's reason holds at most 123 bytes of UTF-8.
+    return str(reason).encode("utf-8")[:123].decode("utf-8", "ignore")
+
+
+# Each process closes the sockets of keys revoked since they connected, within
+# REPLAY_KEY_CHECK_INTERVAL: one query per interval for all its open connections.
+_open_by_key: dict[int, set["IngestConsumer"]] = {}
+_watchers: dict[asyncio.AbstractEventLoop, asyncio.Task] = {}
+
+
+def _revoked_among(key_ids: list[int]) -> list[int]:
+    return list(
+        IngestKey.objects.filter(pk__in=key_ids, revoked_at__isnull=False).values_list(
+            "pk", flat=True
+        )
+    )
+
+
+async def _watch_revocations() -> None:
+    while _open_by_key:
+        await asyncio.sleep(conf.get("REPLAY_KEY_CHECK_INTERVAL"))
+        try:
+            revoked = await database_sync_to_async(_revoked_among)(list(_open_by_key))
+        except Exception:  # the boundary: try again next interval
+            logger.exception("could not check ingest keys for revocation")
+            continue
+        for key_id in revoked:
+            for consumer in list(_open_by_key.pop(key_id, ())):
+                await consumer.cut_off(CLOSE_UNAUTHORISED, "this ingest key was revoked")
+
+
+def revocations_watch(consumer: "IngestConsumer") -> None:
+    _open_by_key.setdefault(consumer.source.pk, set()).add(consumer)
+    loop = asyncio.get_running_loop()
+    task = _watchers.get(loop)
+    if task is None or task.done():
+        _watchers[loop] = loop.create_task(_watch_revocations())
+
+
+def revocations_forget(consumer: "IngestConsumer") -> None:
+    consumers = _open_by_key.get(consumer.source.pk)
+    if consumers is not None:
+        consumers.discard(consumer)
+        if not consumers:
+            del _open_by_key[consumer.source.pk]
+
+
 class IngestConsumer(AsyncWebsocketConsumer):
     """Accept frames from an authorised source and append them to the journal in groups.
 
@@ -61,15 +109,24 @@ class IngestConsumer(AsyncWebsocketConsumer):
     # configured under this alias, so get_channel_layer() gives None.
     channel_layer_alias = "none"
 
+    source: IngestKey | None = None
+    usage: quotas.KeyUsage | None = None
+
     async def connect(self) -> None:
         embedded_worker_ensure()
-        self.source = await database_sync_to_async(ingest_key_authenticate)(
-            _key_from_scope(self.scope)
-        )
+        source = await database_sync_to_async(ingest_key_authenticate)(_key_from_scope(self.scope))
         await self.accept()
-        if self.source is None:
+        if source is None:
             await self.close(code=CLOSE_UNAUTHORISED)
             return
+        try:
+            self.usage = quotas.connection_open(source.pk)
+        except quotas.Over as over:
+            await self.close(code=CLOSE_TOO_MANY_REJECTED, reason=_close_reason(over))
+            return
+        self.source = source
+        self.rates = quotas.ConnectionRates()
+        revocations_watch(self)
         await database_sync_to_async(_mark_used)(self.source)
         self.buffer: list[tuple] = []
         self.buffer_bytes = 0
@@ -85,6 +142,15 @@ class IngestConsumer(AsyncWebsocketConsumer):
         frame = journal.frame_read(
             text_data, bytes_data, source_id=self.source.pk, received_at=timezone.now()
         )
+        try:
+            quotas.frame_admit(self.usage, self.rates, frame.size)
+        except quotas.Over as over:
+            await self.cut_off(CLOSE_TOO_MANY_REJECTED, str(over))
+            return
+        if frame.row is not None and not frame.rejected:
+            refused = quotas.conversation_admit(self.usage, frame.row[0])
+            if refused:
+                frame = journal.frame_refused(frame, RejectedFrame.Kind.QUOTA, refused)
         if frame.barrier is not None:
             self._flush(reply=(frame.barrier, frame.conversation_uuid))
         else:
@@ -120,13 +186,11 @@ class IngestConsumer(AsyncWebsocketConsumer):
         self, previous: asyncio.Task | None, rows: list[tuple], reply: tuple[str, str] | None
     ) -> bool:
         if previous is not None and not await previous:
-            return False
-        if self.closing:
-            return False
+            return False  # an earlier group failed: the client re-sends from there
         try:
             if rows:
                 await journal.journal_writer().append(rows)
-            if reply is not None:
+            if reply is not None and not self.closing:
                 await self.send(text_data=dumps(await self._answer(*reply)))
         except Exception:  # the boundary: nothing of this group is known to be committed
             # Close without answering its ping, so the client keeps the frames and sends
@@ -135,7 +199,8 @@ class IngestConsumer(AsyncWebsocketConsumer):
             self.closing = True
             await self.close(code=CLOSE_SERVER_ERROR)
             return False
-        await self._check_flood()
+        if not self.closing:
+            await self._check_flood()
         return True
 
     async def _answer(self, barrier: str, conversation_uuid: str) -> dict:
@@ -150,18 +215,26 @@ class IngestConsumer(AsyncWebsocketConsumer):
             self.rejected_at.popleft()
         limit = conf.get("REPLAY_REJECT_LIMIT")
         if len(self.rejected_at) >= limit and not self.closing:
-            logger.warning(
-                "source %s sent %d rejected frames in %ss; cutting it off",
-                self.source,
-                len(self.rejected_at),
-                window,
+            await self.cut_off(
+                CLOSE_TOO_MANY_REJECTED,
+                f"{len(self.rejected_at)} rejected frames in {window} s "
+                f"(REPLAY_REJECT_LIMIT={limit})",
             )
-            self.closing = True
-            await self.close(code=CLOSE_TOO_MANY_REJECTED)
+
+    async def cut_off(self, code: int, reason: str) -> None:
+        """Close, keeping what was received before; say why in the close frame."""
+        if self.closing:
+            return
+        logger.warning("closing an ingest connection of %s with %d: %s", self.source, code, reason)
+        self._flush()
+        self.closing = True
+        await self.close(code=code, reason=_close_reason(reason))
 
     async def disconnect(self, code: int) -> None:
-        if getattr(self, "source", None) is None:
+        if self.source is None:
             return
+        quotas.connection_closed(self.source.pk)
+        revocations_forget(self)
         # Frames already received are kept even though no ping will acknowledge them.
         last = self._flush()
         if last is not None:

@@ -388,6 +388,7 @@ class RejectedFrame(models.Model):
         EXPIRED = "expired", "Incomplete batch expired"
         EVICTED = "evicted", "Incomplete batch evicted"
         ERROR = "error", "Server error"
+        QUOTA = "quota", "Over a quota"
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
     reason = models.TextField()

@@ -247,6 +247,7 @@ LOGGING = {
 # at call time. Any of them can be set from the environment with an integer or float value.
 for _name in (
     "REPLAY_MAX_FRAME_BYTES",
+    "REPLAY_HARD_MAX_FRAME_BYTES",
     "REPLAY_PART_TTL",
     "REPLAY_REJECT_LIMIT",
     "REPLAY_FLUSH_MAX_FRAMES",
@@ -255,6 +256,13 @@ for _name in (
     "REPLAY_PACK_INTERVAL",
     "REPLAY_WORKER_MAX_ENTRIES",
     "REPLAY_HEALTH_MAX_LAG",
+    "REPLAY_KEY_FRAMES_PER_SECOND",
+    "REPLAY_KEY_BYTES_PER_SECOND",
+    "REPLAY_KEY_MAX_CONNECTIONS",
+    "REPLAY_KEY_NEW_CONVERSATIONS_PER_MINUTE",
+    "REPLAY_CONNECTION_FRAMES_PER_SECOND",
+    "REPLAY_CONNECTION_BYTES_PER_SECOND",
+    "REPLAY_PENDING_MAX_BYTES_PER_SOURCE",
 ):
     if os.environ.get(_name):
         globals()[_name] = int(os.environ[_name])

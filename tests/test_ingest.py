@@ -261,13 +261,36 @@ def test_too_many_incomplete_batches_evicts_the_oldest_into_rejected_frames():
 
 
 @override_settings(REPLAY_PENDING_MAX_BYTES=1500)
-def test_pending_bytes_over_the_global_limit_evict_the_oldest():
+def test_a_part_over_the_global_pending_limit_is_refused_and_nothing_else_evicted():
     a, b = f.new_uuid(), f.new_uuid()
     apply(f.rrweb_parts(a, 0, f.rrweb_events(count=20), parts=2, kind="init")[0])
-    apply(f.rrweb_parts(b, 0, f.rrweb_events(count=20), parts=2, kind="init")[0])
+    (outcome,) = apply(f.rrweb_parts(b, 0, f.rrweb_events(count=20), parts=2, kind="init")[0])
+    assert outcome.status == ingest.REJECTED
     assert 750 < PendingPart.objects.get().size <= 1500
-    assert list(PendingPart.objects.values_list("conversation__uuid", flat=True)) == [b]
-    assert RejectedFrame.objects.get().conversation_uuid == a
+    assert list(PendingPart.objects.values_list("conversation__uuid", flat=True)) == [a]
+    refused = RejectedFrame.objects.get()
+    assert (refused.conversation_uuid, refused.kind) == (b, RejectedFrame.Kind.QUOTA)
+    assert "REPLAY_PENDING_MAX_BYTES" in refused.reason
+
+
+@override_settings(REPLAY_PENDING_MAX_BYTES_PER_SOURCE=1500)
+def test_one_source_over_its_pending_bytes_never_evicts_another_sources_parts(source):
+    from conversations.keys import ingest_key_create
+
+    other, _ = ingest_key_create(name="other.example")
+    mine, theirs, more = f.new_uuid(), f.new_uuid(), f.new_uuid()
+    first = f.rrweb_parts(theirs, 0, f.rrweb_events(count=20), parts=2, kind="init")
+    assert apply(first[0], source=other)[0].status == ingest.PENDING
+    part = f.rrweb_parts(mine, 0, f.rrweb_events(count=20), parts=2, kind="init")[0]
+    assert apply(part, source=source)[0].status == ingest.PENDING
+    part = f.rrweb_parts(more, 0, f.rrweb_events(count=20), parts=2, kind="init")[0]
+    (refused,) = apply(part, source=source)
+    assert refused.status == ingest.REJECTED
+    assert "REPLAY_PENDING_MAX_BYTES_PER_SOURCE" in refused.reason
+    assert set(PendingPart.objects.values_list("conversation__uuid", flat=True)) == {mine, theirs}
+    # The other source's batch still completes.
+    (joined,) = apply(first[1], source=other)
+    assert joined.status == ingest.STORED
 
 
 @pytest.mark.parametrize(

@@ -160,6 +160,13 @@ _COLUMNS = (
 )
 
 
+def frame_refused(frame: Frame, kind: str, reason: str) -> Frame:
+    """The frame, to be kept aside by the worker with `reason` instead of applied."""
+    key, source_id, received_at, data, binary, size, _, _ = frame.row
+    row = (key, source_id, received_at, data, binary, size, kind, reason)
+    return Frame(size=frame.size, row=row, rejected=True)
+
+
 def journal_append(rows: list[tuple]) -> None:
     """Append rows to the journal in one transaction; raise DatabaseError if that failed."""
     if not rows:

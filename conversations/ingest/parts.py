@@ -48,8 +48,51 @@ def pending_clear(conversation: ConversationRef, indexes: list[int]) -> None:
 
 # The data of parts this process stored, so joining them needs no read back and re-parse.
 # A part missing here (another process, a restart) is read from the database instead.
+# Bounded by characters held, whatever the number or size of parts.
 _PART_DATA: dict[tuple[int, int, int, str], str] = {}
-_PART_DATA_LIMIT = 1024
+_PART_DATA_LIMIT = 64 * 1024 * 1024
+_part_data_held = 0
+
+
+def _part_data_keep(key: tuple[int, int, int, str], data: str) -> None:
+    global _part_data_held
+    _PART_DATA[key] = data
+    _part_data_held += len(data)
+    while _part_data_held > _PART_DATA_LIMIT and _PART_DATA:
+        _part_data_held -= len(_PART_DATA.pop(next(iter(_PART_DATA))))
+
+
+def _part_data_take(key: tuple[int, int, int, str]) -> str | None:
+    global _part_data_held
+    data = _PART_DATA.pop(key, None)
+    if data is not None:
+        _part_data_held -= len(data)
+    return data
+
+
+def _pending_admit(ctx: Context, size: int) -> None:
+    """Refuse a part that would take its source, or all sources, over their pending bytes.
+
+    The part is refused rather than anything evicted: one source can never push another
+    source's parts out.
+    """
+    per_source = conf.get("REPLAY_PENDING_MAX_BYTES_PER_SOURCE")
+    if ctx.source is not None:
+        held = PendingPart.objects.filter(source=ctx.source).aggregate(total=Sum("size"))
+        if (held["total"] or 0) + size > per_source:
+            raise Rejection(
+                RejectedFrame.Kind.QUOTA,
+                f"this ingest key has more than {per_source} bytes of parts waiting for their "
+                "batches (REPLAY_PENDING_MAX_BYTES_PER_SOURCE)",
+            )
+    all_bytes = conf.get("REPLAY_PENDING_MAX_BYTES")
+    total = PendingPart.objects.aggregate(total=Sum("size"))["total"] or 0
+    if total + size > all_bytes:
+        raise Rejection(
+            RejectedFrame.Kind.QUOTA,
+            f"more than {all_bytes} bytes of parts wait for their batches "
+            "(REPLAY_PENDING_MAX_BYTES)",
+        )
 
 
 def part_store(
@@ -90,9 +133,11 @@ def part_store(
                 f"part {event.data_part} of event_index {index} was already received with "
                 "different data"
             )
-    _PART_DATA[(conversation.pk, index, event.data_part, part_sha)] = event.data
-    if len(_PART_DATA) > _PART_DATA_LIMIT:
-        _PART_DATA.pop(next(iter(_PART_DATA)))
+    size = len(event.data.encode("utf-8", "surrogatepass"))
+    completes = len(siblings) + 1 >= event.data_total_parts
+    if not completes:
+        _pending_admit(ctx, size)
+    _part_data_keep((conversation.pk, index, event.data_part, part_sha), event.data)
     PendingPart.objects.create(
         conversation=conversation,
         event_index=index,
@@ -102,11 +147,11 @@ def part_store(
         total_sha256=total_sha,
         sha256=part_sha,
         text=item.text or "",
-        size=len(event.data.encode("utf-8", "surrogatepass")),
+        size=size,
         received_at=item.received_at,
         source=ctx.source,
     )
-    if len(siblings) + 1 < event.data_total_parts:
+    if not completes:
         _pending_bound(conversation)
         return Status.PENDING
     return _parts_join(ctx, conversation, index, total_sha, event.type, item.received_at)
@@ -127,7 +172,7 @@ def _parts_join(
     )
     datas = []
     for part in sorted(parts, key=lambda p: p.part):
-        data = _PART_DATA.pop((conversation.pk, index, part.part, part.sha256), None)
+        data = _part_data_take((conversation.pk, index, part.part, part.sha256))
         if data is None:  # stored by another process, or before a restart: read it back
             payload = parse_frame(part.text).payload
             assert isinstance(payload, ConversationEventRRWeb)
@@ -184,10 +229,9 @@ def _pending_groups(queryset) -> list[dict]:
 
 
 def _pending_bound(conversation: Conversation) -> None:
-    """Evict the oldest incomplete batches while the pending limits are exceeded."""
+    """Evict the conversation's oldest incomplete batches while it is over its limits."""
     per_count = conf.get("REPLAY_PENDING_MAX_BATCHES_PER_CONVERSATION")
     per_bytes = conf.get("REPLAY_PENDING_MAX_BYTES_PER_CONVERSATION")
-    all_bytes = conf.get("REPLAY_PENDING_MAX_BYTES")
     groups = _pending_groups(PendingPart.objects.filter(conversation=conversation))
     while len(groups) > per_count or sum(g["bytes"] for g in groups) > per_bytes:
         victim = groups.pop(0)
@@ -196,16 +240,6 @@ def _pending_bound(conversation: Conversation) -> None:
             f"evicted: conversation {conversation.uuid} had more than {per_count} incomplete "
             f"batches or {per_bytes} bytes waiting for parts",
         )
-    total = PendingPart.objects.aggregate(total=Sum("size"))["total"] or 0
-    if total > all_bytes:
-        for victim in _pending_groups(PendingPart.objects.all()):
-            if total <= all_bytes:
-                break
-            total -= victim["bytes"]
-            _pending_evict(
-                victim,
-                f"evicted: more than {all_bytes} bytes of incomplete batches were waiting",
-            )
 
 
 def _pending_evict(group: dict, reason: str, kind: str = RejectedFrame.Kind.EVICTED) -> None:

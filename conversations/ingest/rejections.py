@@ -8,6 +8,11 @@ from conversations.ingest.items import Context, Item
 from conversations.models import IngestKey, RejectedFrame
 
 
+def _storable(text: str) -> str:
+    """Text any database column holds: a lone surrogate becomes "?", a NUL U+FFFD."""
+    return text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
+
+
 def guess_uuid(text: str | None) -> str:
     if not text or len(text) > 4 * 1024 * 1024:
         return ""
@@ -44,16 +49,17 @@ def reject(
         if item.binary is not None
         else (item.text or "").encode("utf-8", "surrogatepass")
     )
-    safe_text = text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
+    safe_text = _storable(text)
     if binary is None and safe_text != text:
         binary = whole[:keep]  # the text column gets a readable copy, this the exact bytes
     return RejectedFrame.objects.create(
         kind=kind,
-        reason=reason,
+        reason=_storable(reason),
         received_at=item.received_at,
         source=source,
         source_name=source.name if source else "",
-        conversation_uuid=(uuid or "")[:100],
+        # Only for finding it again: a readable form of whatever the frame named.
+        conversation_uuid=_storable(uuid or "")[:100],
         text=safe_text,
         binary=binary,
         size=item.size,
