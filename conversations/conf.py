@@ -67,6 +67,8 @@ DEFAULTS: dict[str, Any] = {
     "REPLAY_EMBEDDED_WORKER": True,
     # /healthz answers 503 once the oldest journal entry is older than this (seconds).
     "REPLAY_HEALTH_MAX_LAG": 30,
+    # Mask card numbers (and REPLAY_SCRUB_PATTERNS) in everything stored: conversations/scrub.py.
+    "REPLAY_SCRUB": True,
     # Conversations with no activity for this many days are purged by purge_conversations;
     # None or 0 keeps them forever. Conversations under legal hold are always kept.
     "REPLAY_RETENTION_DAYS": None,

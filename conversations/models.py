@@ -86,6 +86,9 @@ class Conversation(models.Model):
     event_total = models.IntegerField(default=0)
     rrweb_batch_total = models.IntegerField(default=0)
     rrweb_event_total = models.IntegerField(default=0)
+    scrubbed_total = models.IntegerField(
+        default=0, help_text="Card numbers and the like masked out before they were stored."
+    )
     recording_start_ms = models.BigIntegerField(null=True, blank=True)
     recording_end_ms = models.BigIntegerField(null=True, blank=True)
     first_seen_at = models.DateTimeField(default=now, db_index=True)

@@ -826,8 +826,11 @@ def parse_dts(value: object, *, field: str) -> datetime:
     raise ProtocolError(f"{field} must be an ISO 8601 date-time, got {_describe(value)}")
 
 
-def parse_frame(text: str | bytes) -> Envelope:
-    """Parse the JSON text of one WebSocket frame into an Envelope."""
+def parse_frame(text: str | bytes, *, prepare: Callable[[dict], None] | None = None) -> Envelope:
+    """Parse the JSON text of one WebSocket frame into an Envelope.
+
+    `prepare`, if given, may change the decoded JSON object in place before it is parsed.
+    """
     if isinstance(text, bytes | bytearray):
         try:
             text = text.decode("utf-8")
@@ -849,6 +852,8 @@ def parse_frame(text: str | bytes) -> Envelope:
         raise ProtocolError(f"a frame must be a JSON object, got {json_type(obj)}")
     if ("\\u" in text or not text.isascii()) and _SURROGATE_HINT.search(text):
         _reject_lone_surrogates(obj)
+    if prepare is not None:
+        prepare(obj)
     return parse_envelope(obj)
 
 

@@ -8,7 +8,7 @@ import struct
 import threading
 import zlib
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
@@ -154,12 +154,20 @@ class DecodedBatch:
     full_snapshots: int
     href: str | None
     encoding: str
+    scrubbed: int = 0  # values masked by the `scrub` callable decode_batch was given
 
 
-def decode_batch(text: str, *, kind: str, limits: Limits | None = None) -> DecodedBatch:
+def decode_batch(
+    text: str,
+    *,
+    kind: str,
+    limits: Limits | None = None,
+    scrub: Callable[[list], int] | None = None,
+) -> DecodedBatch:
     """Decode an rrweb batch text (JSON or @rrweb/packer output) and summarise it.
 
-    `limits` defaults to the configured ones (limits_now), read at each call.
+    `limits` defaults to the configured ones (limits_now), read at each call. `scrub`, if
+    given, may change the decoded events in place and returns how many values it changed.
     """
     budget = _Budget(limits or limits_now())
     if kind not in KINDS:
@@ -179,11 +187,17 @@ def decode_batch(text: str, *, kind: str, limits: Limits | None = None) -> Decod
                 f"{FIELD} is neither JSON nor @rrweb/packer output: "
                 f"JSON: {json_error}; packer: {packer_exc}"
             ) from None
-        return _summarise(unpacked, kind=kind, encoding="packed", limits=budget.limits)
+        return _summarise(unpacked, kind=kind, encoding="packed", limits=budget.limits, scrub=scrub)
 
     if isinstance(value, dict):
         return _summarise(
-            [value], kind=kind, encoding="json-object", raw=text, wrap=True, limits=budget.limits
+            [value],
+            kind=kind,
+            encoding="json-object",
+            raw=text,
+            wrap=True,
+            limits=budget.limits,
+            scrub=scrub,
         )
     if isinstance(value, list):
         _check_count(len(value), budget.limits)
@@ -195,8 +209,12 @@ def decode_batch(text: str, *, kind: str, limits: Limits | None = None) -> Decod
                 else:
                     events.append(item)
                     budget.count(1)
-            return _summarise(events, kind=kind, encoding="packed", limits=budget.limits)
-        return _summarise(value, kind=kind, encoding="json-array", raw=text, limits=budget.limits)
+            return _summarise(
+                events, kind=kind, encoding="packed", limits=budget.limits, scrub=scrub
+            )
+        return _summarise(
+            value, kind=kind, encoding="json-array", raw=text, limits=budget.limits, scrub=scrub
+        )
     if isinstance(value, str):
         try:
             unpacked = _unpack_value(value, budget)
@@ -204,7 +222,7 @@ def decode_batch(text: str, *, kind: str, limits: Limits | None = None) -> Decod
             raise RRWebError(
                 f"{FIELD} is a JSON string but not @rrweb/packer output: {exc}"
             ) from None
-        return _summarise(unpacked, kind=kind, encoding="packed", limits=budget.limits)
+        return _summarise(unpacked, kind=kind, encoding="packed", limits=budget.limits, scrub=scrub)
     raise RRWebError(
         f"{FIELD} must be an rrweb event, an array of events or @rrweb/packer output, "
         f"got JSON {json_type(value)}"
@@ -343,6 +361,7 @@ def _summarise(
     limits: Limits,
     raw: str | None = None,
     wrap: bool = False,
+    scrub: Callable[[list], int] | None = None,
 ) -> DecodedBatch:
     """Validate the events and build the DecodedBatch; raw is the JSON text to store as is."""
     events = _as_list(events)
@@ -391,7 +410,8 @@ def _summarise(
     if kind == "init" and not full_snapshots:
         raise RRWebError(f"{FIELD}: init batch has no FullSnapshot (type 2)")
 
-    if raw is None:
+    scrubbed = scrub(events) if scrub is not None else 0
+    if raw is None or scrubbed:
         events_json = _dump(events)
     else:
         events_json = _utf8(f"[{raw}]" if wrap else raw)
@@ -404,6 +424,7 @@ def _summarise(
         full_snapshots=full_snapshots,
         href=href,
         encoding=encoding,
+        scrubbed=scrubbed,
     )
 
 

@@ -15,8 +15,11 @@ from functools import lru_cache
 from conversations import conf
 
 MASK = "*"
-# 13-19 digits, single spaces or dashes between them, not part of a longer run of digits.
-CARD_NUMBER = re.compile(r"(?<!\d)(?<!\d[ -])\d(?:[ -]?\d){12,18}(?![ -]?\d)")
+# 13-19 digits, single spaces or dashes between them, not part of a longer run of digits,
+# nor of a word: a run of digits inside a hex checksum or a token is not a card number.
+CARD_NUMBER = re.compile(r"(?<![0-9A-Za-z])(?<!\d[ -])\d(?:[ -]?\d){12,18}(?![ -]?\d)(?![A-Za-z])")
+# Envelope keys that name things rather than say them: never scrubbed.
+IDENTIFIER_KEY = re.compile(r"(uuid|arn|sha256|_id|_dts|_key|_keys)$")
 
 # rrweb event types and incremental sources that carry text (rrweb's EventType and
 # IncrementalSource).
@@ -88,14 +91,20 @@ def _scrub_key(container: dict | list, key, count: int) -> int:
     return count
 
 
-def _scrub_strings(value: object) -> int:
-    """Scrub every string inside nested lists and dicts, in place."""
+def scrub_strings(value: object, *, identifiers: bool = False) -> int:
+    """Scrub every string inside nested lists and dicts, in place.
+
+    With `identifiers`, values under keys that name things (IDENTIFIER_KEY: uuids, arns,
+    checksums) are left as they are.
+    """
     count = 0
     stack = [value]
     while stack:
         item = stack.pop()
         keys: Iterable = item.keys() if isinstance(item, dict) else range(len(item))
         for key in keys:
+            if identifiers and isinstance(key, str) and IDENTIFIER_KEY.search(key):
+                continue
             child = item[key]
             if isinstance(child, str):
                 item[key], found = scrub_text(child)
@@ -117,7 +126,7 @@ def _scrub_node(node: object) -> int:
             count = _scrub_key(item, "textContent", count)
         attributes = item.get("attributes")
         if isinstance(attributes, dict):
-            count += _scrub_strings(attributes)
+            count += scrub_strings(attributes)
         children = item.get("childNodes")
         if isinstance(children, list):
             stack.extend(children)
@@ -135,7 +144,7 @@ def scrub_event(event: object) -> int:
     if kind == META:
         return _scrub_key(data, "href", 0) if "href" in data else 0
     if kind == CUSTOM:
-        return _scrub_strings(data)
+        return scrub_strings(data)
     if kind != INCREMENTAL:
         return 0
     source = data.get("source")
@@ -152,7 +161,7 @@ def scrub_event(event: object) -> int:
             count = _scrub_key(changed, "value", count)
     for changed in data.get("attributes") or []:
         if isinstance(changed, dict) and isinstance(changed.get("attributes"), dict):
-            count += _scrub_strings(changed["attributes"])
+            count += scrub_strings(changed["attributes"])
     return count
 
 

@@ -215,6 +215,7 @@ def conversation_summary_dict(conversation: Conversation) -> dict:
         "last_conversation_participant_arn": conversation.last_participant_arn or None,
         "last_conversation_participant_name": conversation.last_participant_name or None,
         "message_count": conversation.message_total,
+        "scrubbed_count": conversation.scrubbed_total,
         "first_seen_dts": _iso(conversation.first_seen_at),
         "recording": {
             "batches": conversation.rrweb_batch_total,

@@ -27,7 +27,7 @@ from conversations.ingest.items import (
 )
 from conversations.ingest.messages import message_edit_store, message_store
 from conversations.ingest.rejections import guess_uuid, reject
-from conversations.ingest.sql import counters_write
+from conversations.ingest.sql import bump, counters_write
 from conversations.ingest.timeline import (
     queue_position_for,
     queue_status_store,
@@ -56,13 +56,14 @@ def items_apply(items: list[Item], *, source: IngestKey | None) -> list[Outcome]
 
 
 def items_store(
-    items: list[Item], *, source: IngestKey | None
+    items: list[Item], *, source: IngestKey | None, decoded: dict | None = None
 ) -> tuple[list[Outcome], list[tuple[str, dict]]]:
     """Like items_apply, but hand back the live notifications for the caller to send.
 
-    Workers send them from their event loop once the transaction is committed.
+    Workers send them from their event loop once the transaction is committed. `decoded`
+    holds batches decoded beforehand (batches_predecode), outside the transaction.
     """
-    ctx = Context(source=source)
+    ctx = Context(source=source, decoded=decoded or {})
     outcomes: list[Outcome] = []
     try:
         with transaction.atomic():
@@ -99,13 +100,13 @@ def _item_apply(item: Item, ctx: Context) -> Outcome:
     try:
         try:
             with transaction.atomic():
-                return _envelope_apply(envelope, item, ctx)
+                return _scrubbed_counted(_envelope_apply(envelope, item, ctx), item, ctx)
         except IntegrityError:
             # Another connection stored the same key between our check and our insert; now
             # that its row is visible, applying again finds a duplicate or a conflict.
             ctx.restore(saved)
             with transaction.atomic():
-                return _envelope_apply(envelope, item, ctx)
+                return _scrubbed_counted(_envelope_apply(envelope, item, ctx), item, ctx)
     except Rejection as rejection:
         kind, reason = rejection.kind, rejection.reason
     except DataError as exc:
@@ -121,6 +122,15 @@ def _item_apply(item: Item, ctx: Context) -> Outcome:
     ctx.restore(saved)  # what the savepoint did is undone: so is what we noted of it
     reject(item, ctx, kind=kind, reason=reason.strip(), uuid=uuid)
     return Outcome(Status.REJECTED, reason.strip(), uuid)
+
+
+def _scrubbed_counted(outcome: Outcome, item: Item, ctx: Context) -> Outcome:
+    """Count what scrubbing masked in a stored frame on its conversation."""
+    if item.scrubbed and outcome.status == Status.STORED and outcome.conversation_uuid:
+        conversation = ctx.conversations.get(outcome.conversation_uuid)
+        if conversation is not None:
+            bump(ctx, conversation, "scrubbed_total", item.scrubbed)
+    return outcome
 
 
 def _envelope_apply(envelope: Envelope, item: Item, ctx: Context) -> Outcome:

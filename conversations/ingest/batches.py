@@ -22,9 +22,44 @@ from conversations.ingest.items import (
 from conversations.ingest.sql import bump, extend, insert_many, table
 from conversations.models import Conversation, RecordingPack, RejectedFrame, RRWebBatch
 from conversations.protocol import ConversationEventRRWeb
+from conversations.scrub import scrub_events
 from conversations.selectors import batch_sha256, events_json_by_id, pack_batches
 
 logger = logging.getLogger(__name__)
+
+
+def batch_decode(ctx: Context, text: str, kind: str) -> rrweb.DecodedBatch:
+    """Decode (and scrub) a batch, or take what batches_predecode did with it; RRWebError."""
+    known = ctx.decoded.get((kind, text))
+    if known is None:
+        known = _decode(text, kind)
+    if isinstance(known, rrweb.RRWebError):
+        raise known
+    return known
+
+
+def _decode(text: str, kind: str) -> rrweb.DecodedBatch | rrweb.RRWebError:
+    scrub = scrub_events if conf.get("REPLAY_SCRUB") else None
+    try:
+        return rrweb.decode_batch(text, kind=kind, scrub=scrub)
+    except rrweb.RRWebError as exc:
+        return exc
+
+
+def batches_predecode(items: list[Item]) -> dict[tuple[str, str], object]:
+    """Decode the whole batches among `items` ahead of their transaction.
+
+    Decoding is the slow part of storing a batch (inflating packer data, parsing, scrubbing),
+    and inside a transaction it would hold its locks (on SQLite, the whole database's) for
+    as long. Done first, the transaction only compresses and writes.
+    """
+    decoded: dict[tuple[str, str], object] = {}
+    for candidates in _rrweb_candidates(items).values():
+        for candidate in candidates:
+            key = (candidate.kind, candidate.text)
+            if key not in decoded:
+                decoded[key] = _decode(candidate.text, candidate.kind)
+    return decoded
 
 
 def batch_store(
@@ -62,7 +97,7 @@ def batch_store(
             # The nearest earlier batch is packed: continue its segment, compress alone.
             nearest = {"segment": pack.segment, "full_snapshots": 0, "base_id": None}
     try:
-        decoded = rrweb.decode_batch(text, kind=kind)
+        decoded = batch_decode(ctx, text, kind)
     except rrweb.RRWebError as exc:
         raise Rejection(RejectedFrame.Kind.INVALID, str(exc)) from exc
     base_id, base_json = None, None
@@ -105,6 +140,8 @@ def batch_store(
         ).update(segment=F("segment") + 1)
     bump(ctx, conversation, "rrweb_batch_total")
     bump(ctx, conversation, "rrweb_event_total", decoded.count)
+    if decoded.scrubbed:
+        bump(ctx, conversation, "scrubbed_total", decoded.scrubbed)
     extend(ctx, conversation, decoded.first_ts, decoded.last_ts)
     ctx.notifications.append((conversation.uuid, {"kind": "rrweb", "id": batch.pk}))
     return Status.STORED
@@ -351,7 +388,7 @@ def _rrweb_bulk_apply(items: list[Item], ctx: Context) -> dict[int, Outcome]:
         rows: list[tuple[_Candidate, dict]] = []
         for candidate in appended:
             try:
-                decoded = rrweb.decode_batch(candidate.text, kind=candidate.kind)
+                decoded = batch_decode(ctx, candidate.text, candidate.kind)
             except rrweb.RRWebError:
                 break  # the per-frame path rejects it; later batches follow it there
             segment += candidate.kind == RRWebBatch.KIND_INIT
@@ -390,6 +427,8 @@ def _rrweb_bulk_apply(items: list[Item], ctx: Context) -> dict[int, Outcome]:
             rows.append((candidate, row))
             bump(ctx, conversation, "rrweb_batch_total")
             bump(ctx, conversation, "rrweb_event_total", decoded.count)
+            if decoded.scrubbed:
+                bump(ctx, conversation, "scrubbed_total", decoded.scrubbed)
             extend(ctx, conversation, decoded.first_ts, decoded.last_ts)
         if not rows:
             continue

@@ -12,6 +12,7 @@ from django.utils import timezone
 from conversations import conf
 from conversations.models import Conversation, IngestKey, RejectedFrame
 from conversations.protocol import Envelope, ProtocolError, parse_frame
+from conversations.scrub import scrub_strings
 
 
 class Status(StrEnum):
@@ -35,6 +36,7 @@ class Item:
     reject_kind: str | None = None
     reject_reason: str | None = None
     source: IngestKey | None = None  # who sent it, when a group mixes sources
+    scrubbed: int = 0  # card numbers (and the like) masked out of it before parsing
 
 
 @dataclass(slots=True)
@@ -57,6 +59,8 @@ class Context:
     notifications: list[tuple[str, dict]] = field(default_factory=list)
     # Batches the bulk path joined from parts: (conversation, event indexes).
     joined: list[tuple[object, list[int]]] = field(default_factory=list)
+    # Batches decoded before the transaction: (kind, text) -> DecodedBatch or RRWebError.
+    decoded: dict[tuple[str, str], object] = field(default_factory=dict)
 
     def save(self) -> tuple[int, int, dict[int, dict[str, int]]]:
         """What a savepoint may change here, to put back if it is rolled back."""
@@ -71,6 +75,9 @@ class Context:
         self.deltas.update(deltas)
         # Cached rows may have been created or changed inside the rolled-back savepoint.
         self.conversations.clear()
+
+
+_ABSENT = object()
 
 
 def item_from_text(text: str, *, received_at: datetime | None = None) -> Item:
@@ -88,8 +95,19 @@ def item_from_text(text: str, *, received_at: datetime | None = None) -> Item:
             reject_kind=RejectedFrame.Kind.TOO_LARGE,
             reject_reason=f"frame is {size} bytes, over the limit of {max_bytes} bytes",
         )
+    scrubbed = 0
+
+    def scrub(obj: dict) -> None:
+        # Every string of the envelope but the rrweb data, which is scrubbed once decoded.
+        nonlocal scrubbed
+        rrweb = obj.get("event_rrweb")
+        data = rrweb.pop("data", _ABSENT) if isinstance(rrweb, dict) else _ABSENT
+        scrubbed = scrub_strings(obj, identifiers=True) if conf.get("REPLAY_SCRUB") else 0
+        if data is not _ABSENT:
+            rrweb["data"] = data
+
     try:
-        envelope = parse_frame(text)
+        envelope = parse_frame(text, prepare=scrub)
     except ProtocolError as exc:
         return Item(
             text=text,
@@ -98,7 +116,7 @@ def item_from_text(text: str, *, received_at: datetime | None = None) -> Item:
             reject_kind=RejectedFrame.Kind.INVALID,
             reject_reason=str(exc),
         )
-    return Item(text=text, received_at=received_at, size=size, envelope=envelope)
+    return Item(text=text, received_at=received_at, size=size, envelope=envelope, scrubbed=scrubbed)
 
 
 def item_from_binary(data: bytes, *, received_at: datetime | None = None) -> Item:

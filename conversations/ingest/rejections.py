@@ -6,11 +6,17 @@ import json
 from conversations import conf
 from conversations.ingest.items import Context, Item
 from conversations.models import IngestKey, RejectedFrame
+from conversations.scrub import scrub_text
 
 
 def _storable(text: str) -> str:
     """Text any database column holds: a lone surrogate becomes "?", a NUL U+FFFD."""
     return text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
+
+
+def _scrubbed(text: str) -> str:
+    """A kept frame holds no card number either (its sha256 is of the frame as sent)."""
+    return scrub_text(text)[0] if conf.get("REPLAY_SCRUB") else text
 
 
 def guess_uuid(text: str | None) -> str:
@@ -49,9 +55,11 @@ def reject(
         if item.binary is not None
         else (item.text or "").encode("utf-8", "surrogatepass")
     )
+    text = _scrubbed(text)
     safe_text = _storable(text)
     if binary is None and safe_text != text:
-        binary = whole[:keep]  # the text column gets a readable copy, this the exact bytes
+        # The text column gets a readable copy, this the exact bytes (scrubbed).
+        binary = text.encode("utf-8", "surrogatepass")[:keep]
     return RejectedFrame.objects.create(
         kind=kind,
         reason=_storable(reason),

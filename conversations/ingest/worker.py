@@ -34,6 +34,7 @@ from django.db import (
 
 from conversations import conf
 from conversations.ingest.apply import items_store
+from conversations.ingest.batches import batches_predecode
 from conversations.ingest.items import Context, Item, item_from_text
 from conversations.ingest.journal import NOTIFY_CHANNEL, journal_writer
 from conversations.ingest.parts import pending_expire
@@ -67,26 +68,29 @@ class Round:
     notifications: list[tuple[str, dict]] = field(default_factory=list)
 
 
-def _claim(*, max_entries: int, max_bytes: int) -> list[int]:
-    """Inside a transaction: the ids of the entries this round may apply, in journal order."""
+def _claim(*, max_entries: int, max_bytes: int) -> tuple[list[int], list[str]]:
+    """The ids of the entries this round may apply, in journal order, and the keys it holds.
+
+    On PostgreSQL the conversations' advisory locks are taken for the session, without
+    waiting, so they hold from before the frames are decoded until after the commit; a
+    worker that dies lets them go with its connection. The caller releases them.
+    """
     heads = JournalEntry.objects.order_by("id").values_list("id", "conversation_key", "size")
+    held: list[str] = []
     if connection.vendor == "postgresql":
         keys: list[str] = []
         for _, key, _ in heads[: max_entries * 4]:
             if key not in keys:
                 keys.append(key)
-        held = []
         with connection.cursor() as cursor:
             for key in keys:
-                cursor.execute(
-                    "SELECT pg_try_advisory_xact_lock(%s, hashtext(%s))", [LOCK_CLASS, key]
-                )
+                cursor.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", [LOCK_CLASS, key])
                 if cursor.fetchone()[0]:
                     held.append(key)
                 if len(held) >= 32:
                     break
         if not held:
-            return []
+            return [], held
         heads = heads.filter(conversation_key__in=held)
     ids, total = [], 0
     for entry_id, _, size in heads[:max_entries]:
@@ -94,7 +98,15 @@ def _claim(*, max_entries: int, max_bytes: int) -> list[int]:
             break
         ids.append(entry_id)
         total += size
-    return ids
+    return ids, held
+
+
+def _release(keys: list[str]) -> None:
+    if not keys or connection.connection is None:
+        return
+    with connection.cursor() as cursor:
+        for key in keys:
+            cursor.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", [LOCK_CLASS, key])
 
 
 def _items(rows: list[tuple], sources: dict[int, IngestKey]) -> list[Item]:
@@ -123,29 +135,61 @@ def _sources(rows: list[tuple]) -> dict[int, IngestKey]:
     return IngestKey.objects.in_bulk(ids) if ids else {}
 
 
+def _read(ids: list[int]) -> dict[int, Item]:
+    rows = list(JournalEntry.objects.filter(id__in=ids).order_by("id").values_list(*_COLUMNS))
+    return dict(zip((row[0] for row in rows), _items(rows, _sources(rows)), strict=True))
+
+
 def _apply(ids: list[int] | None) -> Round:
-    """One transaction: claim (or re-claim `ids`), apply, delete."""
-    with transaction.atomic():
+    """Claim (or re-claim `ids`), then in one transaction apply and delete.
+
+    Claimed entries are parsed and their batches decoded before the transaction, so the
+    slow part of storing holds no lock.
+    """
+    held: list[str] = []
+    try:
         if ids is None:
-            ids = _claim(
+            ids, held = _claim(
                 max_entries=conf.get("REPLAY_WORKER_MAX_ENTRIES"),
                 max_bytes=conf.get("REPLAY_WORKER_MAX_BYTES"),
             )
-        elif connection.vendor == "postgresql":
-            keys = set(
-                JournalEntry.objects.filter(id__in=ids).values_list("conversation_key", flat=True)
-            )
-            with connection.cursor() as cursor:
-                for key in sorted(keys):
-                    cursor.execute(
-                        "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [LOCK_CLASS, key]
+            if not ids:
+                return Round()
+            prepared = _read(ids)
+            decoded = batches_predecode(list(prepared.values()))
+        else:
+            prepared, decoded = {}, {}
+        with transaction.atomic():
+            if not held and connection.vendor == "postgresql":
+                keys = set(
+                    JournalEntry.objects.filter(id__in=ids).values_list(
+                        "conversation_key", flat=True
                     )
-        rows = list(JournalEntry.objects.filter(id__in=ids).order_by("id").values_list(*_COLUMNS))
-        if not rows:
-            return Round()
-        outcomes, notifications = items_store(_items(rows, _sources(rows)), source=None)
-        JournalEntry.objects.filter(id__in=[row[0] for row in rows]).delete()
-    return Round(applied=len(rows), notifications=notifications)
+                )
+                with connection.cursor() as cursor:
+                    for key in sorted(keys):
+                        cursor.execute(
+                            "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [LOCK_CLASS, key]
+                        )
+            # Another worker may have applied some meanwhile (SQLite, or the entry-by-entry
+            # path): only what is still in the journal is applied.
+            present = set(JournalEntry.objects.filter(id__in=ids).values_list("id", flat=True))
+            ids = sorted(entry_id for entry_id in ids if entry_id in present)
+            if not ids:
+                return Round()
+            missing = [entry_id for entry_id in ids if entry_id not in prepared]
+            if missing:
+                prepared.update(_read(missing))
+            items = [prepared[entry_id] for entry_id in ids]
+            outcomes, notifications = items_store(items, source=None, decoded=decoded)
+            JournalEntry.objects.filter(id__in=ids).delete()
+        return Round(applied=len(ids), notifications=notifications)
+    finally:
+        if held:
+            try:
+                _release(held)
+            except DatabaseError:  # the connection is gone, and its locks with it
+                pass
 
 
 def _outage(exc: DatabaseError) -> bool:
@@ -180,8 +224,8 @@ def journal_apply_round() -> Round:
         if _outage(exc):
             raise
         logger.warning("a journal round failed (%s); applying its entries one by one", exc)
-    with transaction.atomic():
-        ids = _claim(max_entries=conf.get("REPLAY_WORKER_MAX_ENTRIES"), max_bytes=1 << 62)
+    ids, held = _claim(max_entries=conf.get("REPLAY_WORKER_MAX_ENTRIES"), max_bytes=1 << 62)
+    _release(held)  # each entry is locked again on its own
     done = Round()
     failed: list[tuple[int, Exception]] = []
     for entry_id in ids:
