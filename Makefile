@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export PYTHONDONTWRITEBYTECODE = 1
 
-.PHONY: run test lint format install js migrate browser bench clean
+.PHONY: run production test lint format install js migrate browser bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $$(scripts/find-python) -m venv $(VENV)
@@ -31,6 +31,16 @@ run: export REPLAY_DEMO ?= 1
 run: install js migrate
 	$(PY) manage.py first_run
 	$(PY) -m replay.serve -b $(HOST) -p $(PORT)
+
+# Several server processes and workers, as in production (README, "Production"): needs
+# DATABASE_URL (PostgreSQL), REDIS_URL, SECRET_KEY and ALLOWED_HOSTS in the environment.
+production: export REPLAY_PRODUCTION ?= 1
+production: export REPLAY_EMBEDDED_WORKER = 0
+production: install js
+	$(PY) manage.py check --deploy --fail-level WARNING
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput -v0
+	$(VENV)/bin/honcho start -f Procfile
 
 lint: install
 	$(VENV)/bin/ruff check .
