@@ -70,3 +70,47 @@ def test_a_revoked_key_is_not_retried_and_the_shopper_is_told(browser, demo_serv
     assert "unavailable" in page.locator("#chat-status").inner_text()
     page.wait_for_timeout(2_000)
     assert len(sockets) == 1
+
+
+def test_a_message_over_the_servers_hard_cap_is_kept_aside_visibly_and_never_sent(
+    browser,  # noqa: F811
+    demo_server,
+):
+    page = browser.new_page()
+    sent: list[str] = []
+    page.on("websocket", lambda socket: socket.on("framesent", lambda data: sent.append(data)))
+    page.goto(f"http://{demo_server.address}/demo/")
+    page.wait_for_function(f"() => {CLIENT} && {CLIENT}.status === 'online'")
+    page.evaluate(f"() => {{ {CLIENT}.options.maxFrameBytes = 4096; }}")
+    page.click("#chat-launcher")
+    page.fill("#chat-input", "A very long question " * 300)
+    page.press("#chat-input", "Enter")
+    page.fill("#chat-input", "A short one")
+    page.press("#chat-input", "Enter")
+    page.wait_for_function(f"() => {CLIENT}.pending() === 0", polling=100)
+    assert "not sent: too large" in page.locator("#chat-log").inner_text()
+    kept = page.evaluate(f"() => {CLIENT}.keptAside()")
+    assert len(kept) == 1 and "over the server's limit of 4096" in kept[0]["reason"]
+    assert not any("A very long question" in frame for frame in sent)
+    assert any("A short one" in frame for frame in sent)
+
+
+def test_a_frame_the_server_refuses_with_1009_is_set_aside_not_sent_in_a_loop(
+    browser,  # noqa: F811
+    demo_server,
+):
+    page = browser.new_page()
+    sockets: list = []
+    page.on("websocket", lambda socket: sockets.append(socket.url))
+    page.goto(f"http://{demo_server.address}/demo/")
+    page.wait_for_function(f"() => {CLIENT} && {CLIENT}.status === 'online'")
+    # A client that believes the server takes more than it does: 17 MiB goes out, and the
+    # server's hard cap (16 MiB) answers with 1009.
+    page.evaluate(f"() => {{ {CLIENT}.options.maxFrameBytes = 64 * 1024 * 1024; }}")
+    page.evaluate(f"() => {CLIENT}.sendMessage('x'.repeat(17 * 1024 * 1024))")
+    page.wait_for_function(f"() => {CLIENT}.keptAside().length === 1", timeout=20_000)
+    reason = page.evaluate(f"() => {CLIENT}.keptAside()[0].reason")
+    assert "exceeds payload limit of 16777216" in reason
+    page.wait_for_function(f"() => {CLIENT}.status === 'online' && {CLIENT}.pending() === 0")
+    page.wait_for_timeout(1_000)
+    assert len(sockets) == 2  # one reconnection, no loop

@@ -13,6 +13,7 @@ import { record } from "rrweb";
 const PART_BYTES = 32 * 1024;
 const CLOSE_UNAUTHORISED = 4401;
 const CLOSE_FLOOD = 4429;
+const CLOSE_TOO_BIG = 1009;
 const STATE_VERSION = 1;
 
 const DEFAULTS = {
@@ -30,6 +31,9 @@ const DEFAULTS = {
   backoffMinMs: 500,
   backoffMaxMs: 15_000,
   typingMs: 1500, // at most one typing event this often
+  // The server's hard cap on one frame (REPLAY_HARD_MAX_FRAME_BYTES): a larger frame is never
+  // sent, and one the server refuses with 1009 is not sent again; both are kept aside.
+  maxFrameBytes: 16 * 1024 * 1024,
   recordOptions: {}, // passed on to rrweb's record()
   onChange: null, // called with the client when its status or outbox changes
   onEnvelope: null, // called with any envelope the server sends other than a ping answer
@@ -47,6 +51,10 @@ function uuid4() {
 }
 
 /** Split `text` into pieces of at most `maxBytes` UTF-8 bytes, never inside a code point. */
+function utf8Length(text) {
+  return new TextEncoder().encode(text).length;
+}
+
 export function splitUtf8(text, maxBytes = PART_BYTES) {
   if (text.length * 3 <= maxBytes) return [text];
   const parts = [];
@@ -216,6 +224,7 @@ class Client {
       nextSeq: 1,
       outbox: [], // [{seq, text, message?}] in order
       unbuilt: [], // [{index, kind, events}] batches numbered but not yet in the outbox
+      keptAside: [], // [{seq, bytes, reason, message?}] frames the server will never take
     };
     this.state = state;
     const now = new Date().toISOString();
@@ -274,11 +283,32 @@ class Client {
 
   enqueue(frame, meta = {}) {
     const entry = { seq: this.state.nextSeq++, text: JSON.stringify(frame), ...meta };
+    const bytes = utf8Length(entry.text);
+    if (bytes > this.options.maxFrameBytes) {
+      this.keepAside(entry, `${bytes} bytes, over the server's limit of ${this.options.maxFrameBytes}`);
+      return entry;
+    }
     this.state.outbox.push(entry);
     this.save();
     if (this.socket && this.socket.readyState === WebSocket.OPEN) this.socket.send(entry.text);
     this.changed();
     return entry;
+  }
+
+  /** Set a frame aside for good, visibly: re-sending it could only fail the same way. */
+  keepAside(entry, reason) {
+    this.state.outbox = this.state.outbox.filter((e) => e !== entry);
+    const kept = { seq: entry.seq, bytes: utf8Length(entry.text), reason };
+    if (entry.message) kept.message = entry.message;
+    (this.state.keptAside ||= []).push(kept);
+    console.warn(`conversation replay: a frame was kept aside and will not be sent: ${reason}`);
+    this.save();
+    this.changed();
+  }
+
+  /** Frames set aside for good, with why: [{seq, bytes, reason, message?}]. */
+  keptAside() {
+    return this.state.keptAside || [];
   }
 
   acknowledge(mark) {
@@ -441,6 +471,15 @@ class Client {
       }
       this.setStatus("offline");
       if (event.code === CLOSE_FLOOD) this.backoff = this.options.backoffMaxMs;
+      if (event.code === CLOSE_TOO_BIG) {
+        // The server refused a frame as too big: the largest unacknowledged one. It goes
+        // aside, so the next connection does not send it again and fail the same way.
+        const largest = this.state.outbox.reduce(
+          (big, e) => (!big || e.text.length > big.text.length ? e : big),
+          null,
+        );
+        if (largest) this.keepAside(largest, event.reason || "refused by the server as too big");
+      }
       this.reconnectLater();
     };
   }

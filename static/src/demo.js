@@ -32,7 +32,7 @@ const client = window.ConversationReplayClient.start({
   onChange: () => render(),
 });
 
-function line(message, pending) {
+function line(message, pending, keptAside = false) {
   let li = shown.get(message.id);
   if (!li) {
     li = document.createElement("li");
@@ -58,7 +58,7 @@ function line(message, pending) {
     li.querySelector(".chat-meta"),
     "textContent",
     message.customer
-      ? `${time}${pending ? " · sending…" : " · delivered"}`
+      ? `${time}${keptAside ? " · not sent: too large" : pending ? " · sending…" : " · delivered"}`
       : `${message.author}${time ? ` · ${time}` : ""}`,
   );
 }
@@ -71,7 +71,8 @@ function render() {
   setText(statusLine, "textContent", STATUS_TEXT[client.status] || client.status);
   if (chat.dataset.status !== client.status) chat.dataset.status = client.status;
   const waiting = client.pendingMessages();
-  for (const message of sent.values()) line(message, waiting.has(message.id));
+  const aside = new Set(client.keptAside().map((kept) => kept.message).filter(Boolean));
+  for (const message of sent.values()) line(message, waiting.has(message.id), aside.has(message.id));
 }
 
 function setOpen(open) {
