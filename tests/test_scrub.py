@@ -5,7 +5,7 @@ import copy
 import pytest
 from django.test import override_settings
 
-from conversations.scrub import luhn_valid, scrub_events, scrub_text
+from conversations.scrub import luhn_valid, may_hold_card, scrub_events, scrub_text
 from tests import factories as f
 
 
@@ -145,3 +145,18 @@ def test_scrub_events_handles_a_deeply_nested_page():
         node = {"type": 2, "tagName": "div", "id": depth, "attributes": {}, "childNodes": [node]}
     events = [{"type": 2, "data": {"node": node}, "timestamp": f.T0}]
     assert scrub_events(events) == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "may"),
+    [
+        ('[{"type":3,"data":{"source":1},"timestamp":1736949600009}]', False),  # a Luhn-valid stamp
+        ('[{"type":3,"data":{"text":"4111111111111111"},"timestamp":1}]', True),
+        ('[{"type":3,"data":{"text":"ts \\"timestamp\\":4111111111111111"},"timestamp":1}]', True),
+        ('[{"type":3,"data":{"text":"order 1234567890123"},"timestamp":1}]', False),  # not Luhn
+        ('["x\\u009c packed bytes"]', True),
+    ],
+)
+def test_only_batches_that_may_hold_a_card_number_are_walked(text, may):
+    assert luhn_valid("1736949600009")
+    assert may_hold_card(text) is may

@@ -22,7 +22,7 @@ from conversations.ingest.items import (
 from conversations.ingest.sql import bump, extend, insert_many, table
 from conversations.models import Conversation, RecordingPack, RejectedFrame, RRWebBatch
 from conversations.protocol import ConversationEventRRWeb
-from conversations.scrub import scrub_events
+from conversations.scrub import may_hold_card, scrub_events
 from conversations.selectors import batch_sha256, events_json_by_id, pack_batches
 
 logger = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ def batch_decode(ctx: Context, text: str, kind: str) -> rrweb.DecodedBatch:
 
 
 def _decode(text: str, kind: str) -> rrweb.DecodedBatch | rrweb.RRWebError:
-    scrub = scrub_events if conf.get("REPLAY_SCRUB") else None
+    scrub = scrub_events if conf.get("REPLAY_SCRUB") and may_hold_card(text) else None
     try:
         return rrweb.decode_batch(text, kind=kind, scrub=scrub)
     except rrweb.RRWebError as exc:

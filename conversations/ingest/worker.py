@@ -83,10 +83,15 @@ def _claim(*, max_entries: int, max_bytes: int) -> tuple[list[int], list[str]]:
             if key not in keys:
                 keys.append(key)
         with connection.cursor() as cursor:
-            for key in keys:
-                cursor.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", [LOCK_CLASS, key])
-                if cursor.fetchone()[0]:
-                    held.append(key)
+            # A few keys a statement: every lock a statement takes is one this worker holds
+            # (and releases), so none may be taken beyond what is returned.
+            for start in range(0, len(keys), 8):
+                cursor.execute(
+                    "SELECT key FROM unnest(%s::text[]) AS heads(key) "
+                    "WHERE pg_try_advisory_lock(%s, hashtext(key))",
+                    [keys[start : start + 8], LOCK_CLASS],
+                )
+                held += [row[0] for row in cursor.fetchall()]
                 if len(held) >= 32:
                     break
         if not held:
