@@ -272,12 +272,21 @@ def journal_lag() -> tuple[int, datetime | None]:
 
 
 def _maintain() -> None:
-    """Expire incomplete batches and pack finished page loads: once per interval, per worker."""
+    """Expire incomplete batches and pack finished page loads: one worker at a time."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s, 0)", [LOCK_CLASS + 1])
+            if not cursor.fetchone()[0]:
+                return  # another worker is at it
     try:
         pending_expire()
         recordings_pack(limit=50)
     except Exception:  # both are housekeeping: a failure leaves things as they were
         logger.exception("journal maintenance failed; will try again")
+    finally:
+        if connection.vendor == "postgresql" and connection.is_usable():
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, 0)", [LOCK_CLASS + 1])
 
 
 class Worker:

@@ -1,4 +1,5 @@
 import asyncio
+import os
 import signal
 
 from django.core.management.base import BaseCommand
@@ -13,8 +14,17 @@ class Command(BaseCommand):
         parser.add_argument(
             "--drain", action="store_true", help="Apply what is in the journal, then exit."
         )
+        parser.add_argument(
+            "--nice",
+            type=int,
+            default=10,
+            help="Scheduling niceness (default 10): on a machine shared with the servers, "
+            "answering pings comes first and storing catches up in the gaps.",
+        )
 
-    def handle(self, *args, drain: bool = False, **options) -> None:
+    def handle(self, *args, drain: bool = False, nice: int = 10, **options) -> None:
+        if nice:
+            os.nice(nice)
         if drain:
             self.stdout.write(f"Applied {journal_drain()} journal entries.")
             return
