@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
@@ -1274,6 +1274,9 @@ def postgresql(transactional_db) -> None:
     deadline=None,
     database=None,
     derandomize=True,  # the same envelopes on every run: CI fails or passes alike
+    # No shrinking: after a frame that stops the worker, each shrinking step waits out its
+    # back-off (up to 5 s), and the examples are small (at most 8 envelopes) to begin with.
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
     suppress_health_check=[
         HealthCheck.function_scoped_fixture,  # one server for every example, on purpose
         HealthCheck.too_slow,
