@@ -54,7 +54,8 @@ MAX_FRAME = MIB  # REPLAY_MAX_FRAME_BYTES
 KEEP_BYTES = MIB  # REPLAY_REJECTED_KEEP_BYTES
 # Daphne's message and frame limits, as production sets them: above REPLAY_MAX_FRAME_BYTES,
 # so that a frame between the two is the application's to reject while the connection goes
-# on; over them, Daphne closes the connection.
+# on; over them, Daphne closes the connection. Passed as daphne's own options until the
+# project starts Daphne through one entry point that sets them (then these repeat it).
 HARD_CAP = 16 * MIB
 DAPHNE_LIMITS = [
     "--websocket-max-message-size",
