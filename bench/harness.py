@@ -8,7 +8,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,11 +45,13 @@ class DaphneProcess:
         *,
         application: str = "replay.asgi:application",
         log: Path | None = None,
+        args: Sequence[str] = (),
     ) -> None:
         self.port = port
         self.env = env
         self.application = application
         self.log = log
+        self.args = list(args)  # more daphne options, e.g. its WebSocket message limit
         self.process: subprocess.Popen | None = None
 
     @property
@@ -62,6 +64,7 @@ class DaphneProcess:
         self.process = subprocess.Popen(
             # The project's own entry point: Daphne with the limits production has.
             [sys.executable, "-m", "replay.serve", "-b", "127.0.0.1", "-p", str(self.port)]
+            + self.args
             + [self.application],
             cwd=ROOT,
             env=self.env,
