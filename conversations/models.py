@@ -477,6 +477,8 @@ class JournalEntry(models.Model):
     # Set when the socket already knows the frame is to be kept aside (too large, binary).
     reject_kind = models.CharField(max_length=16, blank=True)
     reject_reason = models.TextField(blank=True)
+    # The whole frame's SHA-256 when only its first bytes are kept (too large, binary).
+    sha256 = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["id"]

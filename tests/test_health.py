@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db
 
 def entry(age_seconds: float) -> tuple:
     received = timezone.now() - timezone.timedelta(seconds=age_seconds)
-    return ("c1", None, received, b'{"type":"message"}', False, 18, "", "")
+    return ("c1", None, received, b'{"type":"message"}', False, 18, "", "", "")
 
 
 def test_healthz_is_200_with_an_empty_journal_and_needs_no_sign_in(client):

@@ -37,6 +37,7 @@ class Item:
     reject_reason: str | None = None
     source: IngestKey | None = None  # who sent it, when a group mixes sources
     scrubbed: int = 0  # card numbers (and the like) masked out of it before parsing
+    sha256: str | None = None  # of the whole frame, when only its first bytes came along
 
 
 @dataclass(slots=True)

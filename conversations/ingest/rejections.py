@@ -55,6 +55,8 @@ def reject(
         if item.binary is not None
         else (item.text or "").encode("utf-8", "surrogatepass")
     )
+    # The socket may have kept only the frame's first bytes (too large, binary).
+    truncated = truncated or len(whole) < item.size
     text = _scrubbed(text)
     safe_text = _storable(text)
     if binary is None and safe_text != text:
@@ -72,5 +74,5 @@ def reject(
         binary=binary,
         size=item.size,
         truncated=truncated,
-        sha256=hashlib.sha256(whole).hexdigest(),
+        sha256=item.sha256 or hashlib.sha256(whole).hexdigest(),
     )

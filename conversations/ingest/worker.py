@@ -57,6 +57,7 @@ _COLUMNS = (
     "size",
     "reject_kind",
     "reject_reason",
+    "sha256",
 )
 
 
@@ -116,7 +117,7 @@ def _release(keys: list[str]) -> None:
 
 def _items(rows: list[tuple], sources: dict[int, IngestKey]) -> list[Item]:
     items = []
-    for _, _, source_id, received_at, data, binary, size, reject_kind, reason in rows:
+    for _, _, source_id, received_at, data, binary, size, reject_kind, reason, sha in rows:
         data = bytes(data)
         if reject_kind:
             text = None if binary else data.decode("utf-8", "surrogatepass")
@@ -127,6 +128,7 @@ def _items(rows: list[tuple], sources: dict[int, IngestKey]) -> list[Item]:
                 size=size,
                 reject_kind=reject_kind,
                 reject_reason=reason,
+                sha256=sha or None,
             )
         else:
             item = item_from_text(data.decode("utf-8", "surrogatepass"), received_at=received_at)
