@@ -117,18 +117,8 @@ class WorkerProcess:
             stderr=output,
         )
 
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+    kill = DaphneProcess.kill
+    stop = DaphneProcess.stop
 
 
 def scratch_database() -> tuple[str, str, Callable[[], None]]:
@@ -152,3 +142,28 @@ def scratch_database() -> tuple[str, str, Callable[[], None]]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     return f"{url.rpartition('/')[0]}/{name}", f"PostgreSQL ({name})", drop
+
+
+def scratch_project(env: dict[str, str]) -> tuple[str, str, Callable[[], None]]:
+    """A scratch database, migrated, with an ingest key, for a benchmark's server processes.
+
+    Sets DATABASE_URL in `env` and in this process, whose Django it sets up too (so the
+    benchmark can read what the servers stored). Returns (the raw key, a label, a cleanup).
+    """
+    url, label, cleanup = scratch_database()
+    env["DATABASE_URL"] = os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "replay.settings")
+    manage = [sys.executable, "manage.py"]
+    subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    created = subprocess.run(
+        [*manage, "create_ingest_key", f"bench-{uuid.uuid4().hex[:8]}"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    import django
+
+    django.setup()
+    return created.stdout.strip().splitlines()[-1], label, cleanup

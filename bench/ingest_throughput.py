@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from websockets.asyncio.client import connect  # noqa: E402
 
-from bench.harness import DaphneProcess, WorkerProcess, free_port, scratch_database  # noqa: E402
+from bench.harness import DaphneProcess, WorkerProcess, free_port, scratch_project  # noqa: E402
 from bench.rrweb_fixtures import make_session, rrweb_frames  # noqa: E402
 
 PING = '{"type":"ping"}'
@@ -164,26 +164,7 @@ def main() -> None:
         "LOG_LEVEL": "WARNING",
         "REPLAY_EMBEDDED_WORKER": "0",
     }
-    url, label, cleanup = scratch_database()
-    env["DATABASE_URL"] = url
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "replay.settings")
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    key = (
-        subprocess.run(
-            [sys.executable, "manage.py", "create_ingest_key", f"bench-{uuid.uuid4().hex[:8]}"],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        .stdout.strip()
-        .splitlines()[-1]
-    )
-    import django
-
-    django.setup()
+    key, label, cleanup = scratch_project(env)
     print(f"database: {label}; {args.connections} connections; {args.workers} worker(s)")
     log = Path(tmp) / "daphne.log"
     server = DaphneProcess(free_port(), env, application="bench.bare_asgi:application", log=log)

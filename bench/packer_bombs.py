@@ -19,7 +19,6 @@ import asyncio
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import threading
@@ -35,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from websockets.asyncio.client import connect  # noqa: E402
 
-from bench.harness import DaphneProcess, WorkerProcess, free_port, scratch_database  # noqa: E402
+from bench.harness import DaphneProcess, WorkerProcess, free_port, scratch_project  # noqa: E402
 
 MIB = 1024 * 1024
 TARGET_MIB = 512
@@ -227,26 +226,7 @@ def main() -> None:
         "LOG_LEVEL": "WARNING",
         "REPLAY_EMBEDDED_WORKER": "0" if args.worker_process else "1",
     }
-    url, label, cleanup = scratch_database()
-    env["DATABASE_URL"] = url
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "replay.settings")
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    key = (
-        subprocess.run(
-            [sys.executable, "manage.py", "create_ingest_key", f"bench-{uuid.uuid4().hex[:8]}"],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        .stdout.strip()
-        .splitlines()[-1]
-    )
-    import django
-
-    django.setup()
+    key, label, cleanup = scratch_project(env)
     bomb = packer_bomb()
     innocent = innocent_packed(len(bomb))
     print(

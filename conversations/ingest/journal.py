@@ -186,7 +186,8 @@ def _data_frame(
     return Frame(size=size, row=row, rejected=bool(reject_reason))
 
 
-_COLUMNS = (
+# The journal row's columns, in the order rows are built (_row) and read back (worker.py).
+COLUMNS = (
     "conversation_key",
     "source_id",
     "received_at",
@@ -215,8 +216,8 @@ def journal_append(rows: list[tuple]) -> None:
     quote = connection.ops.quote_name
     sql = "INSERT INTO {} ({}) VALUES ({})".format(
         quote(JournalEntry._meta.db_table),
-        ", ".join(quote(column) for column in _COLUMNS),
-        ", ".join(["%s"] * len(_COLUMNS)),
+        ", ".join(quote(column) for column in COLUMNS),
+        ", ".join(["%s"] * len(COLUMNS)),
     )
     with transaction.atomic(), blob_cursor() as cursor:
         cursor.executemany(sql, params)

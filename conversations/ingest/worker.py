@@ -36,7 +36,7 @@ from conversations import conf
 from conversations.ingest.apply import items_store
 from conversations.ingest.batches import batches_predecode
 from conversations.ingest.items import Context, Item, item_from_text
-from conversations.ingest.journal import NOTIFY_CHANNEL, journal_writer
+from conversations.ingest.journal import COLUMNS, NOTIFY_CHANNEL, journal_writer
 from conversations.ingest.parts import pending_expire
 from conversations.ingest.rejections import guess_uuid, reject
 from conversations.live import live_notify_async
@@ -47,18 +47,7 @@ logger = logging.getLogger(__name__)
 
 # The first key of PostgreSQL's two-key advisory locks, so ours never meet another app's.
 LOCK_CLASS = 0x5250  # "RP"
-_COLUMNS = (
-    "id",
-    "conversation_key",
-    "source_id",
-    "received_at",
-    "data",
-    "binary",
-    "size",
-    "reject_kind",
-    "reject_reason",
-    "sha256",
-)
+_COLUMNS = ("id", *COLUMNS)
 
 
 @dataclass
