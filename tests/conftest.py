@@ -205,6 +205,25 @@ def demo_server(transactional_db):
         server.stop()
 
 
+@pytest.fixture
+def server_without_demo(transactional_db):
+    """A Daphne process on the project's own settings with the demo off, as in production."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "replay.settings",
+        "DATABASE_URL": database_url_for_subprocess(),
+        "PYTHONUNBUFFERED": "1",
+        "REPLAY_DEMO": "0",
+        "DEBUG": "0",
+    }
+    server = DaphneProcess(free_port(), env)
+    server.start()
+    try:
+        yield server.address
+    finally:
+        server.stop()
+
+
 class CuttableProxy:
     """A TCP proxy in front of a server whose connections a test can cut and then restore.
 

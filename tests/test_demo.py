@@ -1,16 +1,26 @@
 """The demo app: the shop and agent console, its key, both chat sides, and a product without it.
 
 The test run has the demo app installed (tests/settings.py); the tests of the product without
-it take the app out of INSTALLED_APPS.
+it take the app out of INSTALLED_APPS, or start a server whose settings leave it out.
 """
 
+import ast
+import asyncio
 import io
 import json
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
 
 import pytest
 from django.apps import apps
 from django.core.management import CommandError, call_command
 from django.urls import reverse
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from conversations import ingest
 from conversations.keys import ingest_key_authenticate, ingest_key_create, ingest_key_revoke
@@ -20,6 +30,7 @@ from demo.keys import DEMO_KEY_NAME, demo_key_ensure
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -189,3 +200,96 @@ def test_the_demo_key_name_is_reserved_for_the_demo_app(demo_off):
         ingest_key_create(name=DEMO_KEY_NAME)
     with pytest.raises(CommandError, match="reserved"):
         call_command("create_ingest_key", DEMO_KEY_NAME, stdout=io.StringIO())
+
+
+# The product without the demo ------------------------------------------------------------
+
+PRODUCT = [ROOT / "conversations", ROOT / "replay"]
+# The project's wiring, which installs the demo app and mounts its URLs when it is on.
+WIRING = {ROOT / "replay" / "settings.py", ROOT / "replay" / "urls.py"}
+
+
+def _imports_of_demo(path: Path) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            names = [node.module or ""]
+        else:
+            continue
+        found += [
+            f"{path.relative_to(ROOT)}:{node.lineno}"
+            for name in names
+            if name == "demo" or name.startswith("demo.")
+        ]
+    return found
+
+
+def test_the_product_never_imports_the_demo():
+    sources = [p for root in PRODUCT for p in root.rglob("*.py") if p not in WIRING]
+    assert len(sources) > 30
+    assert [found for path in sources for found in _imports_of_demo(path)] == []
+
+
+def test_with_the_demo_off_every_product_module_loads_without_it():
+    script = """
+import importlib, pkgutil, sys
+import django
+django.setup()
+import conversations, replay
+from django.apps import apps
+for package in (conversations, replay):
+    for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+        importlib.import_module(module.name)
+print(apps.is_installed("demo"), sorted(m for m in sys.modules if m.split(".")[0] == "demo"))
+"""
+    env = {"DJANGO_SETTINGS_MODULE": "replay.settings", "REPLAY_DEMO": "0", "DEBUG": "0"}
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env={**_plain_environment(), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "False []"
+
+
+def _plain_environment() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in ("REPLAY_DEMO", "DEBUG")}
+
+
+def _get(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+@pytest.fixture
+def demo_key_made_earlier(transactional_db) -> str:
+    """The demo key a run with the demo on left in the database."""
+    return demo_key_ensure()[1]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_server_without_the_demo_serves_the_product_and_neither_the_shop_nor_its_key(
+    demo_key_made_earlier, source, server_without_demo
+):
+    base = f"http://{server_without_demo}"
+    for path in ("/demo/", "/demo/agent/", "/demo/cart/"):
+        assert await asyncio.to_thread(_get, base + path) == 404
+    assert await asyncio.to_thread(_get, base + "/accounts/login/") == 200
+    assert await asyncio.to_thread(_get, base + "/healthz") == 200
+
+    ingest_url = f"ws://{server_without_demo}/ws/ingest/?key="
+    async with connect(ingest_url + demo_key_made_earlier) as ws:
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 10)
+    assert closed.value.rcvd.code == 4401
+    async with connect(ingest_url + source.raw_key) as ws:
+        await ws.send('{"type":"ping"}')
+        assert json.loads(await asyncio.wait_for(ws.recv(), 10)) == {"type": "ping"}
