@@ -66,4 +66,4 @@ bench: install js
 	$(PY) bench/replay_load.py
 
 clean:
-	rm -rf $(VENV) node_modules static/dist var
+	rm -rf $(VENV) node_modules static/dist demo/static/demo/dist var

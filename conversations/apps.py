@@ -1,5 +1,6 @@
 from django.apps import AppConfig
 from django.urls import register_converter
+from django.urls.converters import get_converters
 
 from conversations.converters import ConversationUUIDConverter
 
@@ -9,8 +10,10 @@ class ConversationsConfig(AppConfig):
     verbose_name = "Conversations"
 
     def ready(self) -> None:
-        # Once, before the URLconf and the WebSocket routes are built.
-        register_converter(ConversationUUIDConverter, "conversation")
+        # Once, before the URLconf and the WebSocket routes are built (ready() runs again when
+        # a test changes INSTALLED_APPS).
+        if "conversation" not in get_converters():
+            register_converter(ConversationUUIDConverter, "conversation")
 
         from axes.signals import user_locked_out
         from django.contrib.auth.signals import user_login_failed

@@ -77,8 +77,10 @@ DEFAULTS: dict[str, Any] = {
     # conversations under legal hold are always kept (purge_rejected_frames).
     "REPLAY_REJECTED_RETENTION_DAYS": 30,
     "REPLAY_REJECTED_MAX_BYTES": 1024 * 1024 * 1024,
-    # Serve the demo shop at /demo/ and its agent console (always on when DEBUG is).
-    "REPLAY_DEMO": False,
+    # Ingest keys an app makes for itself, by name, with the app that owns each. Their values
+    # are public (the demo shop's is in its pages), so no one else may take the name, and
+    # ingest refuses such a key whenever its app is not installed.
+    "REPLAY_APP_INGEST_KEYS": {"demo": "demo"},
     # The asset proxy (conversations/assets.py): images, fonts, styles and media a recorded
     # page referenced are fetched by the server and served from our origin. Only public
     # addresses are fetched, except hosts named here exactly as in the URL (e.g. an intranet
@@ -98,8 +100,3 @@ DEFAULTS: dict[str, Any] = {
 def get(name: str) -> Any:
     """Return the project setting `name`, falling back to its default."""
     return getattr(settings, name, DEFAULTS[name])
-
-
-def demo_enabled() -> bool:
-    """The demo is served in development (DEBUG) or when REPLAY_DEMO is set."""
-    return bool(settings.DEBUG or get("REPLAY_DEMO"))

@@ -8,6 +8,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.timezone import now
 
+from conversations import conf
+
 
 class IngestKeyQuerySet(models.QuerySet):
     def active(self) -> "IngestKeyQuerySet":
@@ -18,8 +20,6 @@ class IngestKey(models.Model):
     """A credential that lets one source (a shop's widget or a relay) stream frames in."""
 
     PREFIX = "rk_"
-    # The demo shop's key: its value is public, so ingest takes it only while the demo is on.
-    DEMO_NAME = "demo"
 
     name = models.CharField(max_length=100, unique=True)
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
@@ -38,8 +38,13 @@ class IngestKey(models.Model):
         return self.name
 
     def clean(self) -> None:
-        if self._state.adding and self.name == self.DEMO_NAME:
-            raise ValidationError({"name": f"{self.DEMO_NAME!r} is reserved for the demo shop."})
+        if self._state.adding and (app := self.owning_app(self.name)):
+            raise ValidationError({"name": f"{self.name!r} is reserved for the {app!r} app."})
+
+    @staticmethod
+    def owning_app(name: str) -> str | None:
+        """The app that makes the key named `name` for itself, if any (REPLAY_APP_INGEST_KEYS)."""
+        return conf.get("REPLAY_APP_INGEST_KEYS").get(name)
 
     @staticmethod
     def hash_key(raw_key: str) -> str:

@@ -51,7 +51,9 @@ def secret_key_from_file(path: Path) -> str:
 DEBUG = env_bool("DEBUG")
 # The production profile (see README, "Production"): no defaults that only suit a laptop.
 PRODUCTION = env_bool("REPLAY_PRODUCTION")
-REPLAY_DEMO = env_bool("REPLAY_DEMO")
+# The demo shop (the `demo` app at /demo/): for development and `make run`. Read once, here:
+# it decides INSTALLED_APPS. Production, which refuses DEBUG, has it only with REPLAY_DEMO=1.
+REPLAY_DEMO = env_bool("REPLAY_DEMO") or DEBUG
 
 if os.environ.get("SECRET_KEY"):
     SECRET_KEY = os.environ["SECRET_KEY"]
@@ -100,6 +102,7 @@ INSTALLED_APPS = [
     "channels",
     "axes",
     "conversations",
+    *(["demo"] if REPLAY_DEMO else []),
 ]
 
 MIDDLEWARE = [

@@ -1,5 +1,6 @@
-"""Top-level URLs: admin, sign-in, and the conversations app."""
+"""Top-level URLs: admin, sign-in, the conversations app, and the demo shop if installed."""
 
+from django.apps import apps
 from django.contrib import admin
 from django.urls import include, path
 
@@ -11,3 +12,5 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("conversations.urls")),
 ]
+if apps.is_installed("demo"):
+    urlpatterns.append(path("demo/", include("demo.urls")))

@@ -2,7 +2,8 @@
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -174,35 +175,44 @@ def database_url_for_subprocess() -> str:
     return f"postgres://{user}{password}@{host}:{port}/{settings['NAME']}"
 
 
-@pytest.fixture
-def daphne_server(transactional_db):
-    """A real Daphne process serving the project on a free port, on the test database."""
-    env = {**os.environ, "DATABASE_URL": database_url_for_subprocess(), "PYTHONUNBUFFERED": "1"}
+@contextmanager
+def running_daphne(**env: str) -> Iterator[DaphneProcess]:
+    """A real Daphne process on a free port serving the test database, with `env` added."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url_for_subprocess(),
+        "PYTHONUNBUFFERED": "1",
+        **env,
+    }
     server = DaphneProcess(free_port(), env)
-    server.start()
-    try:
-        yield server.address
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def demo_server(transactional_db):
-    """A restartable Daphne process with the demo shop on, serving the test database."""
-    server = DaphneProcess(
-        free_port(),
-        {
-            **os.environ,
-            "DATABASE_URL": database_url_for_subprocess(),
-            "PYTHONUNBUFFERED": "1",
-            "REPLAY_DEMO": "1",
-        },
-    )
     server.start()
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def daphne_server(transactional_db):
+    """A real Daphne process serving the project on a free port, on the test database."""
+    with running_daphne() as server:
+        yield server.address
+
+
+@pytest.fixture
+def demo_server(transactional_db):
+    """A restartable Daphne process with the demo shop on, serving the test database."""
+    with running_daphne(REPLAY_DEMO="1") as server:
+        yield server
+
+
+@pytest.fixture
+def server_without_demo(transactional_db):
+    """A Daphne process on the project's own settings with the demo off, as in production."""
+    with running_daphne(
+        DJANGO_SETTINGS_MODULE="replay.settings", REPLAY_DEMO="0", DEBUG="0"
+    ) as server:
+        yield server.address
 
 
 class CuttableProxy:

@@ -140,14 +140,11 @@ def test_the_admin_shows_any_uuid_with_its_export_links(admin_client, conversati
 
 
 @pytest.mark.parametrize("uuid", UUIDS, ids=IDS)
-def test_the_demo_agent_console_lists_and_opens_any_uuid(
-    exporter_client, conversation, uuid, settings
-):
-    settings.REPLAY_DEMO = True
-    response = exporter_client.get("/demo/agent/")
+def test_the_demo_agent_console_lists_and_opens_any_uuid(exporter_client, conversation, uuid):
+    response = exporter_client.get(reverse("demo:agent-index"))
     assert response.status_code == 200
     assert_escaped(response.content)
-    console = reverse("conversations:demo-agent", kwargs={"uuid": uuid})
+    console = reverse("demo:agent", kwargs={"uuid": uuid})
     assert f'href="{console}"'.encode() in response.content
     assert exporter_client.get(console).status_code == 200
 

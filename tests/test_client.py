@@ -5,9 +5,9 @@ import json
 import pytest
 
 from conversations import selectors
-from conversations.demo import demo_key_ensure
 from conversations.keys import ingest_key_revoke
 from conversations.models import RejectedFrame, RRWebBatch
+from demo.keys import demo_key_ensure
 from tests.test_browser import browser, in_thread  # noqa: F401  (browser: a fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -69,3 +69,21 @@ def test_the_production_profile_passes_the_deployment_checks(tmp_path):
     done = manage("check", "--deploy", "--fail-level", "WARNING", var_dir=tmp_path, **PRODUCTION)
     assert done.returncode == 0, done.stderr
     assert "no issues" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("env", "installed"),
+    [
+        ({}, False),
+        ({"REPLAY_DEMO": "1"}, True),
+        ({"DEBUG": "1"}, True),
+        (PRODUCTION, False),
+        ({**PRODUCTION, "REPLAY_DEMO": "1"}, True),
+    ],
+    ids=["default", "REPLAY_DEMO", "DEBUG", "production", "production-asked"],
+)
+def test_the_demo_app_is_installed_only_when_the_demo_is_on(tmp_path, env, installed):
+    probe = "from django.apps import apps; print(apps.is_installed('demo'))"
+    done = manage("shell", "-c", probe, var_dir=tmp_path, **env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-1] == str(installed)

@@ -1,14 +1,13 @@
 import os
 import secrets
 
+from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from conversations.demo import DEMO_KEY_NAME, demo_enabled, demo_key_ensure
-
 
 class Command(BaseCommand):
-    help = "Make sure a staff account and a demo ingest key exist, and say where to go."
+    help = "Make sure a staff account exists, let installed apps do their part, say where to go."
 
     def handle(self, *args, **options) -> None:
         user_model = get_user_model()
@@ -17,20 +16,17 @@ class Command(BaseCommand):
             password = os.environ.get("DJANGO_SUPERUSER_PASSWORD") or secrets.token_urlsafe(12)
             user_model.objects.create_superuser(username="admin", email="", password=password)
             self.stdout.write("Created the staff account 'admin'.")
-        # The demo key's value is public: it exists only for a server that serves the demo.
-        if demo_enabled():
-            _, raw_key, changed = demo_key_ensure()
-            if changed:
-                self.stdout.write(
-                    f"The ingest key '{DEMO_KEY_NAME}', used by the demo shop: {raw_key}"
-                )
         base = f"http://{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+        # An installed app with a part of its own (the demo shop makes its ingest key) has a
+        # `first_run(base=, stdout=)` method on its AppConfig that returns where to go; the
+        # product names no such app.
+        places = []
+        for config in apps.get_app_configs():
+            if hasattr(config, "first_run"):
+                places += config.first_run(base=base, stdout=self.stdout)
         self.stdout.write("")
-        if demo_enabled():
-            self.stdout.write(f"  Demo shop:      {base}/demo/   (browse, chat, check out)")
-            self.stdout.write(f"  Agent console:  {base}/demo/agent/   (answer the shopper)")
-        else:
-            self.stdout.write("  Demo shop:      off (set REPLAY_DEMO=1 to serve it at /demo/)")
+        for line in places:
+            self.stdout.write(line)
         self.stdout.write(f"  Staff pages:    {base}/   (watch live, replay, export)")
         if password is None:
             self.stdout.write("  Sign in as your staff account ('admin' unless you made another).")

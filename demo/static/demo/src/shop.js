@@ -1,7 +1,7 @@
 // The demo shop's chat box, on top of the reference client the page embeds as a plain script.
 // Agent answers are stored by the server; the chat box asks for the conversation's messages
 // every couple of seconds.
-import "./demo.css";
+import "./shop.css";
 
 const POLL_MS = 2000;
 const OPEN_KEY = "demo-chat-open";

@@ -1,6 +1,6 @@
 // The demo's agent console: the chat as it is stored, live over the staff socket, and a box
 // to answer in. Answers are posted to the server, which stores them as `message` frames.
-import "./demo-agent.css";
+import "./agent.css";
 
 const config = JSON.parse(document.getElementById("agent-config").textContent);
 const $ = (id) => document.getElementById(id);

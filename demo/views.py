@@ -1,30 +1,27 @@
 """The demo shop and its agent console: the whole loop, shopper to staff, on one server.
 
-Served only when DEBUG or REPLAY_DEMO is on. The shop's pages embed the reference client with
-the `demo` ingest key; an agent's answer is stored through the ingest services like any frame.
+Served only when this app is installed (DEBUG or REPLAY_DEMO). The shop's pages embed the
+reference client with the `demo` ingest key; an agent's answer is stored through the ingest
+services like any frame.
 """
 
 import json
 import uuid as uuid_module
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from functools import wraps
 
-from django.db import IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.crypto import salted_hmac
 from django.views.decorators.http import require_GET, require_POST
 
-from conversations import conf, ingest, selectors
+from conversations import ingest, selectors
 from conversations.live import live_path
-from conversations.models import Conversation, IngestKey, Message, Participant
+from conversations.models import Conversation, Message, Participant
 from conversations.permissions import staff_required
+from demo.keys import demo_key_ensure
 
-DEMO_KEY_NAME = IngestKey.DEMO_NAME
 MERCHANT_ID = "HARBOR"
 # Conversation uuids this browser's shop pages were given; a page may read only their chats.
 SESSION_CONVERSATIONS = "demo_conversations"
@@ -99,56 +96,6 @@ PRODUCTS_BY_SLUG = {product.slug: product for product in PRODUCTS}
 SHIPPING = Decimal("6.00")
 
 
-demo_enabled = conf.demo_enabled
-
-
-def demo_only(view: Callable) -> Callable:
-    """Answer 404, as if the page did not exist, unless the demo is enabled."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if not demo_enabled():
-            raise Http404("The demo is not enabled.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
-
-
-# The demo's ingest key ---------------------------------------------------------------------
-
-
-def demo_raw_key() -> str:
-    """The demo key's value, derived from SECRET_KEY so the server can hand it to its pages.
-
-    It is public by design: every visitor of the demo shop gets it, as every visitor of a real
-    shop gets the key its widget sends with.
-    """
-    digest = salted_hmac("conversations.demo.ingest-key", DEMO_KEY_NAME, algorithm="sha256")
-    return IngestKey.PREFIX + digest.hexdigest()
-
-
-def demo_key_ensure() -> tuple[IngestKey, str, bool]:
-    """Make the `demo` key hold the derived value; return it, its value and whether it changed.
-
-    A revoked demo key stays revoked: the shop's chat then says it is unavailable.
-    """
-    raw_key = demo_raw_key()
-    key = IngestKey.objects.filter(name=DEMO_KEY_NAME).first()
-    if key is not None and key.key_hash == IngestKey.hash_key(raw_key):
-        return key, raw_key, False
-    if key is None:
-        key = IngestKey(name=DEMO_KEY_NAME)
-        key.set_key(raw_key)
-        try:
-            key.save()
-        except IntegrityError:  # another request created it first
-            return IngestKey.objects.get(name=DEMO_KEY_NAME), raw_key, False
-    else:
-        key.set_key(raw_key)
-        key.save(update_fields=["key_hash", "hint"])
-    return key, raw_key, True
-
-
 # The shop ----------------------------------------------------------------------------------
 
 
@@ -184,7 +131,7 @@ def _shop_render(request: HttpRequest, template: str, context: dict) -> HttpResp
         "key": raw_key,
         "conversationUuid": _conversation_for_page(request),
         "merchantId": MERCHANT_ID,
-        "messagesUrl": reverse("conversations:demo-chat-messages", kwargs={"uuid": "UUID"}),
+        "messagesUrl": reverse("demo:chat-messages", kwargs={"uuid": "UUID"}),
     }
     cart_count = sum(_cart(request).values())
     return render(
@@ -195,13 +142,11 @@ def _shop_render(request: HttpRequest, template: str, context: dict) -> HttpResp
 
 
 @require_GET
-@demo_only
 def shop_home(request: HttpRequest) -> HttpResponse:
     return _shop_render(request, "demo/home.html", {"products": PRODUCTS})
 
 
 @require_GET
-@demo_only
 def shop_product(request: HttpRequest, slug: str) -> HttpResponse:
     product = PRODUCTS_BY_SLUG.get(slug)
     if product is None:
@@ -211,7 +156,6 @@ def shop_product(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_POST
-@demo_only
 def shop_cart_add(request: HttpRequest) -> HttpResponse:
     slug = request.POST.get("product", "")
     if slug not in PRODUCTS_BY_SLUG:
@@ -223,11 +167,10 @@ def shop_cart_add(request: HttpRequest) -> HttpResponse:
     cart = _cart(request)
     cart[slug] = min(cart.get(slug, 0) + quantity, 20)
     request.session[SESSION_CART] = cart
-    return redirect("conversations:demo-cart")
+    return redirect("demo:cart")
 
 
 @require_GET
-@demo_only
 def shop_cart(request: HttpRequest) -> HttpResponse:
     lines, subtotal = _cart_lines(request)
     shipping = SHIPPING if lines else Decimal("0")
@@ -238,7 +181,6 @@ def shop_cart(request: HttpRequest) -> HttpResponse:
     )
 
 
-@demo_only
 def shop_checkout(request: HttpRequest) -> HttpResponse:
     lines, subtotal = _cart_lines(request)
     if request.method == "POST":
@@ -250,7 +192,7 @@ def shop_checkout(request: HttpRequest) -> HttpResponse:
             "name": name,
             "total": str(subtotal + (SHIPPING if lines else 0)),
         }
-        return redirect("conversations:demo-thanks")
+        return redirect("demo:thanks")
     shipping = SHIPPING if lines else Decimal("0")
     return _shop_render(
         request,
@@ -260,7 +202,6 @@ def shop_checkout(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@demo_only
 def shop_thanks(request: HttpRequest) -> HttpResponse:
     return _shop_render(request, "demo/thanks.html", {"order": request.session.get("demo_order")})
 
@@ -276,7 +217,6 @@ def _message_json(message: Message, customer_arn: str) -> dict:
 
 
 @require_GET
-@demo_only
 def chat_messages(request: HttpRequest, uuid: str) -> HttpResponse:
     """The chat as stored, for the shopper's chat box; only for this browser's conversations."""
     kept = request.session.get(SESSION_CONVERSATIONS, [])
@@ -296,7 +236,6 @@ def chat_messages(request: HttpRequest, uuid: str) -> HttpResponse:
 
 
 @require_GET
-@demo_only
 @staff_required
 def agent_index(request: HttpRequest) -> HttpResponse:
     conversations = Conversation.objects.prefetch_related("participants").order_by(
@@ -306,7 +245,6 @@ def agent_index(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@demo_only
 @staff_required
 def agent_console(request: HttpRequest, uuid: str) -> HttpResponse:
     data = selectors.replay_data(uuid=uuid)
@@ -318,7 +256,7 @@ def agent_console(request: HttpRequest, uuid: str) -> HttpResponse:
     config = {
         "uuid": conversation.uuid,
         "livePath": live_path(conversation.uuid),
-        "replyUrl": reverse("conversations:demo-agent-reply", kwargs={"uuid": conversation.uuid}),
+        "replyUrl": reverse("demo:agent-reply", kwargs={"uuid": conversation.uuid}),
         "agentName": _agent_name(request.user),
     }
     return render(
@@ -385,7 +323,6 @@ def agent_reply_frames(*, conversation_uuid: str, user, body: str, joined: bool)
 
 
 @require_POST
-@demo_only
 @staff_required
 def agent_reply(request: HttpRequest, uuid: str) -> HttpResponse:
     """Store an agent's answer as frames through the ingest services, like any source's."""
