@@ -3,14 +3,12 @@
 Batches are stored as they arrive, compressed one by one at a fast level so ingest keeps up.
 Once a page load (segment) is over — a later page load began, the conversation closed, or it
 has been quiet for REPLAY_PACK_IDLE seconds — its batches are compressed together as one
-zstd frame (rrweb.compress_segment) into a RecordingPack, with their fields in its index,
-and their rows go.
+zstd frame into a RecordingPack, with their fields in its index (conversations.storage
+says how), and their rows go.
 The slow compression runs outside any write transaction; the write is short and checks that
 the batches are still as they were read.
 """
 
-import hashlib
-import json
 import logging
 from datetime import timedelta
 
@@ -18,31 +16,10 @@ from django.db import transaction
 from django.db.models import Count, Max
 from django.utils import timezone
 
-from conversations import conf, rrweb
+from conversations import conf, storage
 from conversations.models import Conversation, RecordingPack, RRWebBatch
-from conversations.selectors import batch_events_json, pack_events_json
 
 logger = logging.getLogger(__name__)
-
-
-def _index_entry(batch: RRWebBatch, events_json: bytes) -> list:
-    # The sha256 as sent equals that of the stored events text whenever the client sent a
-    # JSON array (as rrweb clients do): then the pack leaves it out, 32 bytes a batch saved.
-    sha = batch.sha256 if batch.sha256 != hashlib.sha256(events_json).hexdigest() else None
-    received = round(batch.received_at.timestamp() * 1e6)
-    return [
-        batch.event_index,
-        batch.kind,
-        batch.first_ts,
-        batch.last_ts,
-        batch.event_count,
-        batch.full_snapshots,
-        batch.href,
-        batch.raw_size,
-        sha,
-        received,
-        batch.source_id,
-    ]
 
 
 def segment_pack(*, conversation_id: int, segment: int) -> RecordingPack | None:
@@ -54,7 +31,7 @@ def segment_pack(*, conversation_id: int, segment: int) -> RecordingPack | None:
     )
     if len(batches) < 2:
         return None
-    texts = [batch_events_json(batch) for batch in batches]
+    texts = [storage.row_events_json(batch) for batch in batches]
     root = (
         RecordingPack.objects.filter(conversation_id=conversation_id, base__isnull=True)
         .order_by("first_event_index")
@@ -63,10 +40,8 @@ def segment_pack(*, conversation_id: int, segment: int) -> RecordingPack | None:
     )
     # The conversation's first pack is the dictionary of the others (and has none itself, so
     # reading any pack takes at most one other): later pages repeat its markup and styles.
-    base = pack_events_json(root)[0] if root is not None else None
-    blob = rrweb.compress_segment(texts, base=base, level=conf.get("REPLAY_PACK_LEVEL"))
-    entries = [_index_entry(batch, text) for batch, text in zip(batches, texts, strict=True)]
-    index = rrweb.compress(json.dumps(entries, separators=(",", ":")).encode(), level=19)
+    base = storage.pack_events_json(root)[0] if root is not None else None
+    content = storage.pack_build(batches, texts, base=base)
     ids = [batch.pk for batch in batches]
     with transaction.atomic():
         still = RRWebBatch.objects.select_for_update().filter(pk__in=ids)
@@ -86,16 +61,15 @@ def segment_pack(*, conversation_id: int, segment: int) -> RecordingPack | None:
             last_event_index=last,
             batch_count=len(batches),
             raw_size=sum(len(text) for text in texts),
-            stored_size=len(blob),
-            data=blob,
-            index=index,
+            stored_size=len(content.data),
+            data=content.data,
+            index=content.index,
             base_id=root,
         )
         # Batches left out of the pack may use these as compression bases: give them their
         # events compressed on their own before their bases go.
         for dependant in RRWebBatch.objects.filter(base_id__in=ids).exclude(pk__in=ids):
-            events = batch_events_json(dependant)
-            data = rrweb.compress(events, level=conf.get("REPLAY_ZSTD_LEVEL"))
+            data = storage.events_compress(storage.row_events_json(dependant))
             RRWebBatch.objects.filter(pk=dependant.pk).update(
                 data=data, stored_size=len(data), base=None
             )
