@@ -11,8 +11,10 @@ Two cases, each in its own database:
   closed by its `conversation closed` frame and packed as the packing job would.
 
 In both, the first conversations (`--warm-up` for the short case, one for the long) are not
-counted: every table already holds data, so what is measured is the growth per conversation
-of an archive in use, not empty tables' first pages. Frames are applied as the ingest
+counted: every table already holds data, and the shared dictionary that first packs are
+compressed against has been built from them, so what is measured is the growth per
+conversation of an archive in use, not empty tables' first pages nor the dictionary made
+once a month (its size is printed apart). Frames are applied as the ingest
 workers apply them, so the journal they pass through stays empty. `--where` adds where the
 space goes, table by table and index by index.
 
@@ -77,11 +79,19 @@ def relation_bytes() -> dict[str, int]:
         return {name: int(size) for name, size in cursor.fetchall()}
 
 
-def pack_bytes() -> int:
-    """Bytes of the packs' compressed events and indexes."""
+def pack_bytes() -> tuple[int, int]:
+    """Bytes of the packs' compressed events, and of their indexes."""
     from conversations.models import RecordingPack
 
-    return sum(len(pack.data) + len(pack.index) for pack in RecordingPack.objects.all())
+    packs = RecordingPack.objects.values_list("data", "index")
+    return sum(len(data) for data, _ in packs), sum(len(index) for _, index in packs)
+
+
+def dictionary_bytes() -> int:
+    """Bytes of the shared dictionaries, compressed as stored."""
+    from conversations.models import RecordingDictionary
+
+    return sum(len(data) for data in RecordingDictionary.objects.values_list("data", flat=True))
 
 
 def compact() -> None:
@@ -178,7 +188,10 @@ def run(case: Case, *, warm_up: int, count: int, where: bool, say: Callable) -> 
         as_received = database_bytes() - before
         packed = case.pack()
         compact()
-        blobs = pack_bytes() - blobs_before
+        data, index = (
+            after - before for after, before in zip(pack_bytes(), blobs_before, strict=True)
+        )
+        blobs = data + index
         packed_size = database_bytes() - before
         gz = per_frame_gzip
         say(f"{case.name}: {label}; {count} x {case.minutes:g} min, {batches} batches")
@@ -192,8 +205,9 @@ def run(case: Case, *, warm_up: int, count: int, where: bool, say: Callable) -> 
             say(f"  {name:<26}{size:>11,} B  {size / gz:.3f} of gzip/frame (target <= 0.5)")
         say(
             f"  page loads packed: {packed}, their blobs {blobs:,} B "
-            f"({blobs / gz:.3f} of gzip/frame)"
+            f"({blobs / gz:.3f} of gzip/frame; indexes {index:,} B)"
         )
+        say(f"  shared dictionaries (not counted): {dictionary_bytes():,} B")
         if where:
             after = relation_bytes()
             grown = {
@@ -232,7 +246,7 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=3, help="long recordings (0: none)")
     parser.add_argument("--minutes", type=float, default=10.0, help="length of a long one")
     parser.add_argument("--short", type=int, default=50, help="short conversations (0: none)")
-    parser.add_argument("--warm-up", type=int, default=8, help="short ones not counted")
+    parser.add_argument("--warm-up", type=int, default=16, help="short ones not counted")
     parser.add_argument("--where", action="store_true", help="growth per table and index")
     args = parser.parse_args()
     print("command: .venv/bin/python bench/storage.py " + " ".join(sys.argv[1:]))

@@ -255,6 +255,30 @@ class QueueStatus(models.Model):
         return f"{self.queue_name or 'queue'} at {self.received_at:%Y-%m-%d %H:%M:%S}"
 
 
+class RecordingDictionary(models.Model):
+    """Text the recordings of many conversations share, the dictionary of their first packs.
+
+    A conversation's first page load has no earlier page of its own to be compressed
+    against; a shop's pages share most of their markup and styles with other visitors'
+    pages. Built by the packing job from the first packs of recent conversations, keeping
+    only what several of them contain (rrweb.shared_text), never what one visitor saw alone.
+    A new one is built every REPLAY_PACK_DICTIONARY_DAYS; one that no pack uses any more is
+    deleted by the retention purge.
+    """
+
+    data = models.BinaryField(help_text="The dictionary's text, zstd-compressed.")
+    size = models.IntegerField(help_text="Bytes of the dictionary's text.")
+    sample_count = models.IntegerField(help_text="Conversations it was built from.")
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "recording dictionaries"
+
+    def __str__(self) -> str:
+        return f"dictionary {self.pk} ({self.size} bytes, {self.created_at:%Y-%m-%d})"
+
+
 class RecordingPack(models.Model):
     """The events of a finished page load's batches, recompressed together as one zstd frame.
 
@@ -288,6 +312,15 @@ class RecordingPack(models.Model):
         db_index=False,
         help_text="A pack of the same conversation whose first batch is this one's dictionary: "
         "pages of one shop share most of their markup and styles.",
+    )
+    dictionary = models.ForeignKey(
+        RecordingDictionary,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        help_text="The shared dictionary of a conversation's first pack (which has no base).",
     )
     created_at = models.DateTimeField(default=now)
 

@@ -4,32 +4,38 @@ Batches are stored as they arrive, compressed one by one at a fast level so inge
 Once a page load (segment) is over — a later page load began, the conversation closed, or it
 has been quiet for REPLAY_PACK_IDLE seconds — its batches are compressed together as one
 zstd frame into a RecordingPack, with their fields in its index (conversations.storage
-says how), and their rows go.
+says how), and their rows go. A page load of a single batch is packed too: compressed
+against an earlier page, or a dictionary, its full snapshot takes a fraction of its row.
 The slow compression runs outside any write transaction; the write is short and checks that
 the batches are still as they were read.
+
+A conversation's first pack has no earlier page of its own; it is compressed against a
+shared dictionary instead: what the first packs of recent conversations have in common
+(rrweb.shared_text), built once there are REPLAY_PACK_DICTIONARY_SAMPLES of them and again
+every REPLAY_PACK_DICTIONARY_DAYS.
 """
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Count, Max
+from django.db.models import Max
 from django.utils import timezone
 
-from conversations import conf, storage
-from conversations.models import Conversation, RecordingPack, RRWebBatch
+from conversations import conf, rrweb, storage
+from conversations.models import Conversation, RecordingDictionary, RecordingPack, RRWebBatch
 
 logger = logging.getLogger(__name__)
 
 
 def segment_pack(*, conversation_id: int, segment: int) -> RecordingPack | None:
-    """Pack the row-stored batches of one segment; None if fewer than two are left to pack."""
+    """Pack the row-stored batches of one segment; None if none are left to pack."""
     batches = list(
         RRWebBatch.objects.filter(conversation_id=conversation_id, segment=segment).order_by(
             "event_index"
         )
     )
-    if len(batches) < 2:
+    if not batches:
         return None
     texts = [storage.row_events_json(batch) for batch in batches]
     root = (
@@ -38,9 +44,14 @@ def segment_pack(*, conversation_id: int, segment: int) -> RecordingPack | None:
         .values_list("pk", flat=True)
         .first()
     )
-    # The conversation's first pack is the dictionary of the others (and has none itself, so
-    # reading any pack takes at most one other): later pages repeat its markup and styles.
-    base = storage.pack_events_json(root)[0] if root is not None else None
+    # The conversation's first pack is the dictionary of the others (and has only a shared
+    # one itself, so reading any pack takes at most one other): later pages repeat its markup
+    # and styles.
+    dictionary = storage.dictionary_newest() if root is None else None
+    if root is not None:
+        base = storage.pack_events_json(root)[0]
+    else:
+        base = dictionary[1] if dictionary is not None else None
     content = storage.pack_build(batches, texts, base=base)
     ids = [batch.pk for batch in batches]
     with transaction.atomic():
@@ -65,6 +76,7 @@ def segment_pack(*, conversation_id: int, segment: int) -> RecordingPack | None:
             data=content.data,
             index=content.index,
             base_id=root,
+            dictionary_id=dictionary[0] if dictionary is not None else None,
         )
         # Batches left out of the pack may use these as compression bases: give them their
         # events compressed on their own before their bases go.
@@ -79,11 +91,10 @@ def segment_pack(*, conversation_id: int, segment: int) -> RecordingPack | None:
 
 
 def packable_segments(*, finished_only: bool = True) -> list[tuple[int, int]]:
-    """(conversation id, segment) pairs with at least two batches waiting to be packed."""
+    """(conversation id, segment) pairs with batches waiting to be packed."""
     waiting = (
         RRWebBatch.objects.values("conversation_id", "segment")
-        .annotate(count=Count("id"), last=Max("received_at"))
-        .filter(count__gte=2)
+        .annotate(last=Max("received_at"))
         .order_by("conversation_id", "segment")
     )
     if not finished_only:
@@ -108,9 +119,48 @@ def packable_segments(*, finished_only: bool = True) -> list[tuple[int, int]]:
 
 
 def recordings_pack(*, finished_only: bool = True, limit: int | None = None) -> int:
-    """Pack finished segments (all waiting segments if not finished_only); return how many."""
+    """Pack finished segments (all waiting segments if not finished_only); return how many.
+
+    Then build a shared dictionary for the packs to come, if one is due.
+    """
     packed = 0
     for conversation_id, segment in packable_segments(finished_only=finished_only)[:limit]:
         if segment_pack(conversation_id=conversation_id, segment=segment) is not None:
             packed += 1
+    dictionary_refresh()
     return packed
+
+
+# Conversations' first packs of at most this many bytes each are compared for a dictionary.
+_SAMPLE_BYTES = 1024 * 1024
+
+
+def dictionary_refresh(*, now: datetime | None = None) -> RecordingDictionary | None:
+    """Build a shared dictionary if the newest is REPLAY_PACK_DICTIONARY_DAYS old (or there
+    is none) and enough conversations have been packed since; return it if one was built."""
+    days = conf.get("REPLAY_PACK_DICTIONARY_DAYS")
+    if not days:
+        return None
+    newest = RecordingDictionary.objects.values_list("created_at", flat=True).first()
+    if newest is not None and newest > (now or timezone.now()) - timedelta(days=days):
+        return None
+    roots = RecordingPack.objects.filter(base__isnull=True)
+    if newest is not None:
+        roots = roots.filter(created_at__gt=newest)
+    count = conf.get("REPLAY_PACK_DICTIONARY_SAMPLES")
+    # A conversation's first pack is the one without a base: one each, almost always.
+    chosen: dict[int, int] = {}
+    for conversation_id, pk in roots.order_by("-id").values_list("conversation_id", "pk")[
+        : 2 * count
+    ]:
+        chosen.setdefault(conversation_id, pk)
+    if len(chosen) < count:
+        return None
+    samples = [
+        b"".join(storage.pack_events_json(pk))[:_SAMPLE_BYTES]
+        for pk in list(chosen.values())[:count]
+    ]
+    # When they share nothing the text is empty, and first packs go without a dictionary
+    # until the next one is due, rather than comparing samples again every round.
+    text = rrweb.shared_text(samples)
+    return storage.dictionary_create(text, sample_count=len(samples))

@@ -4,9 +4,10 @@ A batch's events (a JSON array, as text) are stored zstd-compressed in an RRWebB
 their own or against the latest full-snapshot batch of their page load (`base`), since
 mutations repeat the page's DOM. Once a page load is over, its batches move into one
 RecordingPack: `data` is their events compressed together (rrweb.compress_segment) against
-the first batch of the conversation's first pack (`base`), and `index` their fields, one
-PackIndexEntry each, as compressed JSON. Readers see packed and unpacked batches alike, as
-BatchMeta records.
+the first batch of the conversation's first pack (`base`), or, for that first pack, against
+a RecordingDictionary that many conversations share (`dictionary`, if any); `index` is
+their fields, one PackIndexEntry each, as compressed JSON. Readers see packed and unpacked
+batches alike, as BatchMeta records.
 """
 
 import hashlib
@@ -16,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 from conversations import conf, rrweb
-from conversations.models import RecordingPack, RRWebBatch
+from conversations.models import RecordingDictionary, RecordingPack, RRWebBatch
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -201,11 +202,46 @@ def pack_events_json(pack_id: int) -> list[bytes]:
     # always names committed content.
     found = _PACK_CACHE.get(pack_id)
     if found is None:
-        data, base_id = RecordingPack.objects.values_list("data", "base_id").get(pk=pack_id)
-        base = pack_events_json(base_id)[0] if base_id is not None else None
+        data, base_id, dictionary_id = RecordingPack.objects.values_list(
+            "data", "base_id", "dictionary_id"
+        ).get(pk=pack_id)
+        base = None
+        if base_id is not None:
+            base = pack_events_json(base_id)[0]
+        elif dictionary_id is not None:
+            base = dictionary_text(dictionary_id)
         found = rrweb.decompress_segment(bytes(data), base=base)
         _remember(_PACK_CACHE, _PACK_CACHE_LIMIT, pack_id, found)
     return found
+
+
+# Shared dictionaries --------------------------------------------------------------------------
+
+_DICTIONARY_CACHE: dict[int, bytes] = {}
+_DICTIONARY_CACHE_LIMIT = 4
+
+
+def dictionary_text(dictionary_id: int) -> bytes:
+    """A shared dictionary's text (b"" when its samples shared nothing: no dictionary)."""
+    found = _DICTIONARY_CACHE.get(dictionary_id)
+    if found is None:
+        data = RecordingDictionary.objects.values_list("data", flat=True).get(pk=dictionary_id)
+        found = rrweb.decompress(bytes(data))
+        _remember(_DICTIONARY_CACHE, _DICTIONARY_CACHE_LIMIT, dictionary_id, found)
+    return found
+
+
+def dictionary_newest() -> tuple[int, bytes] | None:
+    """The id and text of the dictionary new first packs are compressed against, if any."""
+    newest = RecordingDictionary.objects.values_list("pk", flat=True).first()
+    return (newest, dictionary_text(newest)) if newest is not None else None
+
+
+def dictionary_create(text: bytes, *, sample_count: int) -> RecordingDictionary:
+    """Store a shared dictionary of `text`, built from `sample_count` conversations."""
+    return RecordingDictionary.objects.create(
+        data=rrweb.compress(text, level=19), size=len(text), sample_count=sample_count
+    )
 
 
 # Either --------------------------------------------------------------------------------------
@@ -257,3 +293,4 @@ def events_cache_clear() -> None:
     handed out in a rolled-back transaction may come back with other content."""
     _EVENTS_CACHE.clear()
     _PACK_CACHE.clear()
+    _DICTIONARY_CACHE.clear()
