@@ -8,6 +8,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.timezone import now
 
+from conversations.fields import CompressedJSONField
+
 
 class IngestKeyQuerySet(models.QuerySet):
     def active(self) -> "IngestKeyQuerySet":
@@ -79,7 +81,7 @@ class Conversation(models.Model):
     last_participant_name = models.CharField(max_length=255, blank=True)
     summary_message_count = models.IntegerField(null=True, blank=True)
     sentiment = models.JSONField(null=True, blank=True)
-    summary = models.JSONField(null=True, blank=True, help_text="The newest summary, as sent.")
+    summary = CompressedJSONField(null=True, blank=True, help_text="The newest summary, as sent.")
     summary_rank = models.CharField(max_length=64, blank=True, editable=False)
     # Counters kept by the ingest services, so lists need no aggregate queries.
     message_total = models.IntegerField(default=0)
@@ -168,7 +170,7 @@ class Message(models.Model):
     translations = models.JSONField(default=list)
     transport_statuses = models.JSONField(default=list)
     # The `message` frame's payload as sent; null while only edits have been seen.
-    original = models.JSONField(null=True, blank=True)
+    original = CompressedJSONField(null=True, blank=True)
     original_sha256 = models.CharField(max_length=64, blank=True)
     edit_count = models.IntegerField(default=0)
     received_at = models.DateTimeField(default=now)
@@ -223,7 +225,7 @@ class TimelineEvent(models.Model):
     actor_arn = models.CharField(max_length=255, blank=True)
     actor_name = models.CharField(max_length=255, blank=True)
     summary = models.TextField(blank=True, help_text="A one-line description for the timeline.")
-    envelope = models.JSONField(help_text="The whole frame, as sent.")
+    envelope = CompressedJSONField(help_text="The whole frame, as sent.")
     envelope_sha256 = models.CharField(max_length=64)
     source = models.ForeignKey(IngestKey, null=True, blank=True, on_delete=models.SET_NULL)
 
