@@ -19,25 +19,22 @@ PAYLOADS = [
 ]
 
 
-def payload_columns_to_bytea(apps, schema_editor) -> None:
-    """On PostgreSQL, jsonb becomes its text as UTF-8 bytes; elsewhere AlterField does it."""
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    for _, table, column in PAYLOADS:
-        schema_editor.execute(
-            f'ALTER TABLE "{table}" ALTER COLUMN "{column}" TYPE bytea '
-            f'USING convert_to("{column}"::text, \'UTF8\')'
-        )
+def payload_columns(to: str):
+    """On PostgreSQL, jsonb becomes its text as UTF-8 bytes, or back; SQLite's AlterFields
+    rebuild its tables instead."""
+    using = {
+        "bytea": "convert_to({column}::text, 'UTF8')",
+        "jsonb": "convert_from({column}, 'UTF8')::jsonb",
+    }[to]
 
+    def apply(apps, schema_editor) -> None:
+        if schema_editor.connection.vendor != "postgresql":
+            return
+        for _, table, column in PAYLOADS:
+            cast = using.format(column=f'"{column}"')
+            schema_editor.execute(f'ALTER TABLE "{table}" ALTER COLUMN "{column}" TYPE {to} USING {cast}')
 
-def payload_columns_to_jsonb(apps, schema_editor) -> None:
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    for _, table, column in PAYLOADS:
-        schema_editor.execute(
-            f'ALTER TABLE "{table}" ALTER COLUMN "{column}" TYPE jsonb '
-            f'USING convert_from("{column}", \'UTF8\')::jsonb'
-        )
+    return apply
 
 
 def compress_payloads(apps, schema_editor) -> None:
@@ -110,7 +107,7 @@ class Migration(migrations.Migration):
         migrations.RunPython(dictionary_storage("EXTERNAL"), dictionary_storage("EXTENDED")),
         # Each direction's PostgreSQL column change runs before the AlterFields (which cannot
         # cast between jsonb and bytea themselves); SQLite's are table rebuilds.
-        migrations.RunPython(payload_columns_to_bytea, migrations.RunPython.noop),
+        migrations.RunPython(payload_columns("bytea"), migrations.RunPython.noop),
         migrations.AlterField(
             model_name='conversation',
             name='summary',
@@ -126,7 +123,7 @@ class Migration(migrations.Migration):
             name='envelope',
             field=conversations.fields.CompressedJSONField(help_text='The whole frame, as sent.'),
         ),
-        migrations.RunPython(migrations.RunPython.noop, payload_columns_to_jsonb),
+        migrations.RunPython(migrations.RunPython.noop, payload_columns("jsonb")),
         migrations.RunPython(compress_payloads, decompress_payloads),
         migrations.AddField(
             model_name='recordingpack',
