@@ -249,7 +249,7 @@ def main() -> None:
     parser.add_argument("--warm-up", type=int, default=16, help="short ones not counted")
     parser.add_argument("--where", action="store_true", help="growth per table and index")
     args = parser.parse_args()
-    print("command: .venv/bin/python bench/storage.py " + " ".join(sys.argv[1:]))
+    print("command: " + " ".join([".venv/bin/python", "bench/storage.py", *sys.argv[1:]]))
     say = print
     if args.sessions:
         long = Case("long", minutes=args.minutes, close=False, finished_only=False)
