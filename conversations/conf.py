@@ -52,10 +52,15 @@ DEFAULTS: dict[str, Any] = {
     "REPLAY_ZSTD_LEVEL": 3,
     # Packing finished page loads (conversations/packing.py): zstd level, and how long a
     # page load must be quiet to count as finished when no later one has begun.
-    "REPLAY_PACK_LEVEL": 15,
+    "REPLAY_PACK_LEVEL": 17,
     "REPLAY_PACK_IDLE": 15 * 60,
     # Each ingest process packs what is finished this often (seconds); 0 turns that off.
     "REPLAY_PACK_INTERVAL": 60,
+    # A conversation's first pack is compressed against a dictionary of what the first packs
+    # of this many recent conversations share (a shop's markup and styles), built again
+    # every so many days; 0 days turns dictionaries off.
+    "REPLAY_PACK_DICTIONARY_SAMPLES": 16,
+    "REPLAY_PACK_DICTIONARY_DAYS": 30,
     # Ingest workers (conversations/ingest/worker.py): at most this many journal entries and
     # bytes per round (one transaction), and how long an idle worker waits (seconds) before
     # looking at the journal again when no append is announced.

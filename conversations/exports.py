@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db.models import Model, Prefetch, QuerySet
 from django.template.loader import render_to_string
 
-from conversations import assets, selectors
+from conversations import assets, selectors, storage
 from conversations.models import (
     Conversation,
     Message,
@@ -114,20 +114,6 @@ EVENT_FIELDS = (
     "envelope",
     "envelope_sha256",
 )
-BATCH_FIELDS = (
-    "event_index",
-    "kind",
-    "segment",
-    "first_ts",
-    "last_ts",
-    "event_count",
-    "full_snapshots",
-    "href",
-    "raw_size",
-    "sha256",
-    "received_at",
-)
-
 FORMATS: dict[str, tuple[str, str]] = {
     # fmt: (file suffix, content type)
     "archive": (".json", "application/json"),
@@ -164,7 +150,7 @@ def canonical_events(events_json: bytes) -> bytes:
     return json_bytes(json.loads(events_json), sort_keys=False)
 
 
-def row(instance: Model, fields: Iterable[str]) -> dict[str, Any]:
+def row(instance: Model | storage.BatchMeta, fields: Iterable[str]) -> dict[str, Any]:
     values = {}
     for name in fields:
         value = getattr(instance, name)
@@ -230,14 +216,14 @@ def archive_chunks(conversation: Conversation | str) -> Iterator[bytes]:
     head = json_bytes(archive_head(conversation))
     yield head[:-1] + b',"batches":['
     batches = selectors.recording_batch_list(conversation.pk)
-    for number, batch in enumerate(selectors.with_data(batches)):
-        events = canonical_events(selectors.batch_events_json(batch))
-        meta = row(batch, BATCH_FIELDS)
-        meta["sha256"] = selectors.batch_sha256(batch)
+    for number, (batch, events_json) in enumerate(storage.events_json_each(batches)):
+        events = canonical_events(events_json)
+        meta = row(batch, storage.BATCH_FIELDS)
+        meta["sha256"] = storage.batch_sha256(batch, events_json)
         meta["events_sha256"] = hashlib.sha256(events).hexdigest()
         yield (b"," if number else b"") + json_bytes(meta)[:-1] + b',"events":' + events + b"}"
     yield b"]}"
-    selectors.events_cache_clear()
+    storage.events_cache_clear()
 
 
 def archive_zst_chunks(conversation: Conversation | str) -> Iterator[bytes]:
@@ -473,8 +459,9 @@ def _events_with_embedded_assets(conversation: Conversation) -> Iterator[bytes]:
 
     yield b"["
     first = True
-    for batch in selectors.with_data(selectors.recording_batch_list(conversation.pk)):
-        events = json.loads(selectors.batch_events_json(batch))
+    batches = selectors.recording_batch_list(conversation.pk)
+    for _, events_json in storage.events_json_each(batches):
+        events = json.loads(events_json)
         if not events:
             continue
         assets.rewrite_events(events, to)
@@ -509,7 +496,7 @@ def standalone_html_chunks(conversation: Conversation | str) -> Iterator[bytes]:
         yield embed_json(chunk)
     yield b"}"
     yield tail.encode("utf-8")
-    selectors.events_cache_clear()
+    storage.events_cache_clear()
 
 
 # Many conversations ------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import zstandard
 from django.db import DatabaseError, IntegrityError, models, transaction
 from django.utils import timezone
 
-from conversations import exports, ingest
+from conversations import exports, ingest, storage
 from conversations.models import (
     Conversation,
     Message,
@@ -264,7 +264,7 @@ def _restore_head(head: dict[str, Any], *, trust: bool) -> Conversation:
 
 
 def _restore_batch(ctx: ingest.Context, conversation: Conversation, data: Any, where: str) -> None:
-    meta = _fields(RRWebBatch, data, exports.BATCH_FIELDS, where)
+    meta = _fields(RRWebBatch, data, storage.BATCH_FIELDS, where)
     if not isinstance(data.get("events"), list):
         raise ArchiveError(f"{where}.events must be a list of rrweb events")
     events = exports.json_bytes(data["events"], sort_keys=False)

@@ -9,6 +9,7 @@ from django.db import models
 from django.utils.timezone import now
 
 from conversations import conf
+from conversations.fields import CompressedJSONField
 
 
 class IngestKeyQuerySet(models.QuerySet):
@@ -84,7 +85,7 @@ class Conversation(models.Model):
     last_participant_name = models.CharField(max_length=255, blank=True)
     summary_message_count = models.IntegerField(null=True, blank=True)
     sentiment = models.JSONField(null=True, blank=True)
-    summary = models.JSONField(null=True, blank=True, help_text="The newest summary, as sent.")
+    summary = CompressedJSONField(null=True, blank=True, help_text="The newest summary, as sent.")
     summary_rank = models.CharField(max_length=64, blank=True, editable=False)
     # Counters kept by the ingest services, so lists need no aggregate queries.
     message_total = models.IntegerField(default=0)
@@ -176,7 +177,7 @@ class Message(models.Model):
     translations = models.JSONField(default=list)
     transport_statuses = models.JSONField(default=list)
     # The `message` frame's payload as sent; null while only edits have been seen.
-    original = models.JSONField(null=True, blank=True)
+    original = CompressedJSONField(null=True, blank=True)
     original_sha256 = models.CharField(max_length=64, blank=True)
     edit_count = models.IntegerField(default=0)
     received_at = models.DateTimeField(default=now)
@@ -231,7 +232,7 @@ class TimelineEvent(models.Model):
     actor_arn = models.CharField(max_length=255, blank=True)
     actor_name = models.CharField(max_length=255, blank=True)
     summary = models.TextField(blank=True, help_text="A one-line description for the timeline.")
-    envelope = models.JSONField(help_text="The whole frame, as sent.")
+    envelope = CompressedJSONField(help_text="The whole frame, as sent.")
     envelope_sha256 = models.CharField(max_length=64)
     source = models.ForeignKey(IngestKey, null=True, blank=True, on_delete=models.SET_NULL)
 
@@ -261,6 +262,30 @@ class QueueStatus(models.Model):
 
     def __str__(self) -> str:
         return f"{self.queue_name or 'queue'} at {self.received_at:%Y-%m-%d %H:%M:%S}"
+
+
+class RecordingDictionary(models.Model):
+    """Text the recordings of many conversations share, the dictionary of their first packs.
+
+    A conversation's first page load has no earlier page of its own to be compressed
+    against; a shop's pages share most of their markup and styles with other visitors'
+    pages. Built by the packing job from the first packs of recent conversations, keeping
+    only what several of them contain (rrweb.shared_text), never what one visitor saw alone.
+    A new one is built every REPLAY_PACK_DICTIONARY_DAYS; one that no pack uses any more is
+    deleted by the retention purge.
+    """
+
+    data = models.BinaryField(help_text="The dictionary's text, zstd-compressed.")
+    size = models.IntegerField(help_text="Bytes of the dictionary's text.")
+    sample_count = models.IntegerField(help_text="Conversations it was built from.")
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "recording dictionaries"
+
+    def __str__(self) -> str:
+        return f"dictionary {self.pk} ({self.size} bytes, {self.created_at:%Y-%m-%d})"
 
 
 class RecordingPack(models.Model):
@@ -296,6 +321,15 @@ class RecordingPack(models.Model):
         db_index=False,
         help_text="A pack of the same conversation whose first batch is this one's dictionary: "
         "pages of one shop share most of their markup and styles.",
+    )
+    dictionary = models.ForeignKey(
+        RecordingDictionary,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        help_text="The shared dictionary of a conversation's first pack (which has no base).",
     )
     created_at = models.DateTimeField(default=now)
 

@@ -3,70 +3,56 @@
 Batches are stored as they arrive, compressed one by one at a fast level so ingest keeps up.
 Once a page load (segment) is over — a later page load began, the conversation closed, or it
 has been quiet for REPLAY_PACK_IDLE seconds — its batches are compressed together as one
-zstd frame (rrweb.compress_segment) into a RecordingPack, with their fields in its index,
-and their rows go.
+zstd frame into a RecordingPack, with their fields in its index (conversations.storage
+says how), and their rows go. A page load of a single batch is packed too: compressed
+against an earlier page, or a dictionary, its full snapshot takes a fraction of its row.
 The slow compression runs outside any write transaction; the write is short and checks that
 the batches are still as they were read.
+
+A conversation's first pack has no earlier page of its own; it is compressed against a
+shared dictionary instead: what the first packs of recent conversations have in common
+(rrweb.shared_text), built once there are REPLAY_PACK_DICTIONARY_SAMPLES of them and again
+every REPLAY_PACK_DICTIONARY_DAYS.
 """
 
-import hashlib
-import json
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Count, Max
+from django.db.models import Max
 from django.utils import timezone
 
-from conversations import conf, rrweb
-from conversations.models import Conversation, RecordingPack, RRWebBatch
-from conversations.selectors import batch_events_json, pack_events_json
+from conversations import conf, rrweb, storage
+from conversations.models import Conversation, RecordingDictionary, RecordingPack, RRWebBatch
 
 logger = logging.getLogger(__name__)
 
 
-def _index_entry(batch: RRWebBatch, events_json: bytes) -> list:
-    # The sha256 as sent equals that of the stored events text whenever the client sent a
-    # JSON array (as rrweb clients do): then the pack leaves it out, 32 bytes a batch saved.
-    sha = batch.sha256 if batch.sha256 != hashlib.sha256(events_json).hexdigest() else None
-    received = round(batch.received_at.timestamp() * 1e6)
-    return [
-        batch.event_index,
-        batch.kind,
-        batch.first_ts,
-        batch.last_ts,
-        batch.event_count,
-        batch.full_snapshots,
-        batch.href,
-        batch.raw_size,
-        sha,
-        received,
-        batch.source_id,
-    ]
-
-
 def segment_pack(*, conversation_id: int, segment: int) -> RecordingPack | None:
-    """Pack the row-stored batches of one segment; None if fewer than two are left to pack."""
+    """Pack the row-stored batches of one segment; None if none are left to pack."""
     batches = list(
         RRWebBatch.objects.filter(conversation_id=conversation_id, segment=segment).order_by(
             "event_index"
         )
     )
-    if len(batches) < 2:
+    if not batches:
         return None
-    texts = [batch_events_json(batch) for batch in batches]
+    texts = [storage.row_events_json(batch) for batch in batches]
     root = (
         RecordingPack.objects.filter(conversation_id=conversation_id, base__isnull=True)
         .order_by("first_event_index")
         .values_list("pk", flat=True)
         .first()
     )
-    # The conversation's first pack is the dictionary of the others (and has none itself, so
-    # reading any pack takes at most one other): later pages repeat its markup and styles.
-    base = pack_events_json(root)[0] if root is not None else None
-    blob = rrweb.compress_segment(texts, base=base, level=conf.get("REPLAY_PACK_LEVEL"))
-    entries = [_index_entry(batch, text) for batch, text in zip(batches, texts, strict=True)]
-    index = rrweb.compress(json.dumps(entries, separators=(",", ":")).encode(), level=19)
+    # The conversation's first pack is the dictionary of the others (and has only a shared
+    # one itself, so reading any pack takes at most one other): later pages repeat its markup
+    # and styles.
+    dictionary = storage.dictionary_newest() if root is None else None
+    if root is not None:
+        base = storage.pack_events_json(root)[0]
+    else:
+        base = dictionary[1] if dictionary is not None else None
+    content = storage.pack_build(batches, texts, base=base)
     ids = [batch.pk for batch in batches]
     with transaction.atomic():
         still = RRWebBatch.objects.select_for_update().filter(pk__in=ids)
@@ -86,16 +72,16 @@ def segment_pack(*, conversation_id: int, segment: int) -> RecordingPack | None:
             last_event_index=last,
             batch_count=len(batches),
             raw_size=sum(len(text) for text in texts),
-            stored_size=len(blob),
-            data=blob,
-            index=index,
+            stored_size=len(content.data),
+            data=content.data,
+            index=content.index,
             base_id=root,
+            dictionary_id=dictionary[0] if dictionary is not None else None,
         )
         # Batches left out of the pack may use these as compression bases: give them their
         # events compressed on their own before their bases go.
         for dependant in RRWebBatch.objects.filter(base_id__in=ids).exclude(pk__in=ids):
-            events = batch_events_json(dependant)
-            data = rrweb.compress(events, level=conf.get("REPLAY_ZSTD_LEVEL"))
+            data = storage.events_compress(storage.row_events_json(dependant))
             RRWebBatch.objects.filter(pk=dependant.pk).update(
                 data=data, stored_size=len(data), base=None
             )
@@ -105,11 +91,10 @@ def segment_pack(*, conversation_id: int, segment: int) -> RecordingPack | None:
 
 
 def packable_segments(*, finished_only: bool = True) -> list[tuple[int, int]]:
-    """(conversation id, segment) pairs with at least two batches waiting to be packed."""
+    """(conversation id, segment) pairs with batches waiting to be packed."""
     waiting = (
         RRWebBatch.objects.values("conversation_id", "segment")
-        .annotate(count=Count("id"), last=Max("received_at"))
-        .filter(count__gte=2)
+        .annotate(last=Max("received_at"))
         .order_by("conversation_id", "segment")
     )
     if not finished_only:
@@ -134,9 +119,48 @@ def packable_segments(*, finished_only: bool = True) -> list[tuple[int, int]]:
 
 
 def recordings_pack(*, finished_only: bool = True, limit: int | None = None) -> int:
-    """Pack finished segments (all waiting segments if not finished_only); return how many."""
+    """Pack finished segments (all waiting segments if not finished_only); return how many.
+
+    Then build a shared dictionary for the packs to come, if one is due.
+    """
     packed = 0
     for conversation_id, segment in packable_segments(finished_only=finished_only)[:limit]:
         if segment_pack(conversation_id=conversation_id, segment=segment) is not None:
             packed += 1
+    dictionary_refresh()
     return packed
+
+
+# Conversations' first packs of at most this many bytes each are compared for a dictionary.
+_SAMPLE_BYTES = 1024 * 1024
+
+
+def dictionary_refresh(*, now: datetime | None = None) -> RecordingDictionary | None:
+    """Build a shared dictionary if the newest is REPLAY_PACK_DICTIONARY_DAYS old (or there
+    is none) and enough conversations have been packed since; return it if one was built."""
+    days = conf.get("REPLAY_PACK_DICTIONARY_DAYS")
+    if not days:
+        return None
+    newest = RecordingDictionary.objects.values_list("created_at", flat=True).first()
+    if newest is not None and newest > (now or timezone.now()) - timedelta(days=days):
+        return None
+    roots = RecordingPack.objects.filter(base__isnull=True)
+    if newest is not None:
+        roots = roots.filter(created_at__gt=newest)
+    count = conf.get("REPLAY_PACK_DICTIONARY_SAMPLES")
+    # A conversation's first pack is the one without a base: one each, almost always.
+    chosen: dict[int, int] = {}
+    for conversation_id, pk in roots.order_by("-id").values_list("conversation_id", "pk")[
+        : 2 * count
+    ]:
+        chosen.setdefault(conversation_id, pk)
+    if len(chosen) < count:
+        return None
+    samples = [
+        b"".join(storage.pack_events_json(pk))[:_SAMPLE_BYTES]
+        for pk in list(chosen.values())[:count]
+    ]
+    # When they share nothing the text is empty, and first packs go without a dictionary
+    # until the next one is due, rather than comparing samples again every round.
+    text = rrweb.shared_text(samples)
+    return storage.dictionary_create(text, sample_count=len(samples))

@@ -1,11 +1,23 @@
 """Retention: delete conversations older than REPLAY_RETENTION_DAYS, and rejected frames past
-their own age and byte budget; never what belongs to a conversation under legal hold."""
+their own age and byte budget; never what belongs to a conversation under legal hold. Shared
+compression dictionaries go once no pack uses them."""
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import BigIntegerField, Count, F, Func, Q, QuerySet, Sum, Window
+from django.db.models import (
+    BigIntegerField,
+    Count,
+    Exists,
+    F,
+    Func,
+    OuterRef,
+    Q,
+    QuerySet,
+    Sum,
+    Window,
+)
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 from django.utils import timezone
@@ -15,6 +27,7 @@ from conversations.audit import audit_record
 from conversations.models import (
     AuditLog,
     Conversation,
+    RecordingDictionary,
     RecordingPack,
     RejectedFrame,
     RRWebBatch,
@@ -27,6 +40,7 @@ class PurgeResult:
     dry_run: bool
     purged: list[str] = field(default_factory=list)
     held: int = 0
+    dictionaries: int = 0
 
 
 def retention_cutoff(*, now: datetime | None = None) -> datetime | None:
@@ -84,6 +98,8 @@ def conversations_purge(*, dry_run: bool = False, now: datetime | None = None) -
     cutoff = retention_cutoff(now=now)
     result = PurgeResult(cutoff=cutoff, dry_run=dry_run)
     if cutoff is None:
+        if not dry_run:
+            result.dictionaries = dictionaries_purge()
         return result
     due = purge_due(cutoff)
     result.held = due.filter(legal_hold=True).count()
@@ -100,7 +116,19 @@ def conversations_purge(*, dry_run: bool = False, now: datetime | None = None) -
                 conversation=conversation.uuid,
                 detail=f"retention: no activity for {days} days (before {cutoff.isoformat()})",
             )
+    if not dry_run:
+        result.dictionaries = dictionaries_purge()
     return result
+
+
+def dictionaries_purge() -> int:
+    """Delete the shared dictionaries no pack uses any more, except the newest (the one new
+    packs take); return how many. A dictionary holds only what many conversations' pages
+    share, and goes with the last conversation compressed against it."""
+    newest = RecordingDictionary.objects.values_list("pk", flat=True).first()
+    used = RecordingPack.objects.filter(dictionary_id=OuterRef("pk"))
+    unused = RecordingDictionary.objects.exclude(pk=newest).exclude(Exists(used))
+    return unused.delete()[0]
 
 
 # --- Rejected frames ----------------------------------------------------------------------------

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import struct
 import threading
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
@@ -31,6 +32,7 @@ __all__ = [
     "decompress_segment",
     "limits_now",
     "load_events",
+    "shared_text",
     "unpack",
 ]
 
@@ -283,6 +285,43 @@ def decompress_segment(blob: bytes, *, base: bytes | None = None) -> list[bytes]
         batches.append(data[offset : offset + length])
         offset += length
     return batches
+
+
+# Where the strings shared_text compares may begin: after JSON's and CSS's punctuation, so
+# that the same text is cut the same way in every sample, wherever it lies.
+_CUT = re.compile(rb'[",:;{}\[\] ]')
+
+
+def shared_text(
+    samples: Sequence[bytes], *, keep: int = 2, min_share: int = 3, width: int = 48
+) -> bytes:
+    """What the first `keep` samples share with the others, for a compression dictionary.
+
+    A byte of theirs is kept when it lies in a `width`-byte string (starting at punctuation)
+    that at least `min_share` of the samples contain: text that the pages of many
+    conversations repeat (a shop's markup and styles) stays, what one visitor saw goes.
+    """
+
+    def strings(text: bytes) -> Iterator[tuple[int, bytes]]:
+        for cut in _CUT.finditer(text):
+            start = cut.start()
+            if start + width <= len(text):
+                yield start, text[start : start + width]
+
+    found = [{string for _, string in strings(text)} for text in samples]
+    kept = bytearray()
+    for number, text in enumerate(samples[:keep]):
+        others = found[:number] + found[number + 1 :]
+        covered = bytearray(len(text))
+        for start, string in strings(text):
+            if 1 + sum(string in other for other in others) >= min_share:
+                covered[start : start + width] = b"\x01" * width
+        end = 0
+        while (start := covered.find(1, end)) >= 0:
+            end = covered.find(0, start)
+            end = len(text) if end < 0 else end
+            kept += text[start:end]
+    return bytes(kept)
 
 
 # -- decoding ---------------------------------------------------------------------------------

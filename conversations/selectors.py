@@ -1,16 +1,15 @@
 """Read queries for the API, the staff pages and the exports."""
 
 import base64
-import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 from django.db import connection
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
 
-from conversations import clock, rrweb
+from conversations import clock
 from conversations.assets import rewrite_events
 from conversations.models import (
     Conversation,
@@ -21,108 +20,38 @@ from conversations.models import (
     RRWebBatch,
     TimelineEvent,
 )
-
-_EVENTS_CACHE: dict[tuple[int, str], bytes] = {}
-_EVENTS_CACHE_LIMIT = 256
-_PACK_CACHE: dict[int, list[bytes]] = {}
-_PACK_CACHE_LIMIT = 8
-
-# What reading a batch's events needs, for .only() on batch queries.
-BATCH_READ_FIELDS = ("id", "sha256", "data", "base_id", "full_snapshots")
-
-
-def _remember(cache: dict, limit: int, key: object, value: object) -> None:
-    if len(cache) >= limit:
-        cache.pop(next(iter(cache)))
-    cache[key] = value
-
-
-def pack_events_json(pack_id: int) -> list[bytes]:
-    """The events JSON of every batch in a pack, in order."""
-    # Packs are only written by the packing job, in their own transactions, so an id here
-    # always names committed content.
-    found = _PACK_CACHE.get(pack_id)
-    if found is None:
-        data, base_id = RecordingPack.objects.values_list("data", "base_id").get(pk=pack_id)
-        base = pack_events_json(base_id)[0] if base_id is not None else None
-        found = rrweb.decompress_segment(bytes(data), base=base)
-        _remember(_PACK_CACHE, _PACK_CACHE_LIMIT, pack_id, found)
-    return found
-
-
-def pack_batches(pack: RecordingPack) -> list[RRWebBatch]:
-    """The batches a pack holds, as unsaved RRWebBatch objects that read from the pack."""
-    batches = []
-    for position, entry in enumerate(json.loads(rrweb.decompress(bytes(pack.index)))):
-        index, kind, first_ts, last_ts, count, snapshots, href, raw_size, sha, received, src = entry
-        batch = RRWebBatch(
-            conversation_id=pack.conversation_id,
-            event_index=index,
-            kind=kind,
-            segment=pack.segment,
-            first_ts=first_ts,
-            last_ts=last_ts,
-            event_count=count,
-            full_snapshots=snapshots,
-            href=href,
-            raw_size=raw_size,
-            sha256=sha or "",
-            stored_size=0,
-            data=b"",
-            received_at=datetime.fromtimestamp(received / 1e6, tz=UTC),
-            source_id=src,
-        )
-        batch.packed_in = (pack.pk, position)
-        batches.append(batch)
-    return batches
-
-
-def batch_sha256(batch: RRWebBatch) -> str:
-    """A batch's SHA-256 as sent; a pack leaves it out where its events text gives it."""
-    if batch.sha256:
-        return batch.sha256
-    return hashlib.sha256(batch_events_json(batch)).hexdigest()
-
-
-def batch_events_json(batch: RRWebBatch) -> bytes:
-    """Return a stored batch's events as JSON array text, from its pack or its own data."""
-    packed_in = getattr(batch, "packed_in", None)
-    if packed_in is not None:
-        return pack_events_json(packed_in[0])[packed_in[1]]
-    # Keyed by content too: a rolled-back transaction can hand the same id to another batch.
-    cache_key = (batch.pk, batch.sha256)
-    cached = _EVENTS_CACHE.get(cache_key)
-    if cached is not None:
-        return cached
-    base_json = None
-    if batch.base_id is not None:
-        base_json = batch_events_json(
-            RRWebBatch.objects.only(*BATCH_READ_FIELDS).get(pk=batch.base_id)
-        )
-    events_json = rrweb.decompress(bytes(batch.data), base=base_json)
-    if batch.full_snapshots:
-        # Bases are read again for every batch that follows them: keep the recent ones.
-        _remember(_EVENTS_CACHE, _EVENTS_CACHE_LIMIT, cache_key, events_json)
-    return events_json
+from conversations.storage import (
+    BATCH_FIELDS,
+    BatchMeta,
+    events_json_each,
+    pack_batches,
+    row_events_json,
+    row_meta,
+)
 
 
 def recording_batch_list(
     conversation_id: int, *, first_index: int | None = None, last_index: int | None = None
-) -> list[RRWebBatch]:
-    """A conversation's batches in order, packed or not, without their data.
+) -> list[BatchMeta]:
+    """A conversation's batches in order, packed or not.
 
-    Readers go through this (and batch_events_json), never RRWebBatch queries alone: the
-    batches of finished page loads live in packs, not rows.
+    Readers go through this (and conversations.storage for the events), never RRWebBatch
+    queries alone: the batches of finished page loads live in packs, not rows.
     """
-    rows = RRWebBatch.objects.filter(conversation_id=conversation_id).defer("data")
-    packs = RecordingPack.objects.filter(conversation_id=conversation_id).defer("data")
+    rows = RRWebBatch.objects.filter(conversation_id=conversation_id)
+    packs = RecordingPack.objects.filter(conversation_id=conversation_id).only(
+        "id", "segment", "index"
+    )
     if first_index is not None:
         rows = rows.filter(event_index__gte=first_index)
         packs = packs.filter(last_event_index__gte=first_index)
     if last_index is not None:
         rows = rows.filter(event_index__lte=last_index)
         packs = packs.filter(first_event_index__lte=last_index)
-    batches = list(rows)
+    batches = [
+        BatchMeta(*values[:-1], row_id=values[-1])
+        for values in rows.values_list(*BATCH_FIELDS, "id")
+    ]
     for pack in packs:
         batches += [
             batch
@@ -132,26 +61,6 @@ def recording_batch_list(
         ]
     batches.sort(key=lambda batch: batch.event_index)
     return batches
-
-
-def with_data(batches: list[RRWebBatch]) -> Iterator[RRWebBatch]:
-    """The same batches, with the data of those stored as rows loaded, a few at a time."""
-    for start in range(0, len(batches), 64):
-        chunk = batches[start : start + 64]
-        ids = [batch.pk for batch in chunk if batch.pk is not None]
-        loaded = RRWebBatch.objects.only(*BATCH_READ_FIELDS).in_bulk(ids) if ids else {}
-        for batch in chunk:
-            if batch.pk is not None:
-                batch.data = loaded[batch.pk].data
-            yield batch
-
-
-def events_json_by_id(batch_id: int, sha256: str) -> bytes:
-    """A stored batch's events by id; `sha256` (its content hash) guards the cache."""
-    cached = _EVENTS_CACHE.get((batch_id, sha256))
-    if cached is not None:
-        return cached
-    return batch_events_json(RRWebBatch.objects.only(*BATCH_READ_FIELDS).get(pk=batch_id))
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -303,12 +212,12 @@ def conversation_detail_dict(conversation: Conversation) -> dict:
 # Recordings ----------------------------------------------------------------------------------
 
 
-def recording_batches(conversation: Conversation) -> list[RRWebBatch]:
-    """The conversation's rrweb batches in recording order, without their data."""
+def recording_batches(conversation: Conversation) -> list[BatchMeta]:
+    """The conversation's rrweb batches in recording order."""
     return recording_batch_list(conversation.pk)
 
 
-def batch_meta_dict(batch: RRWebBatch) -> dict:
+def batch_meta_dict(batch: BatchMeta) -> dict:
     return {
         "event_index": batch.event_index,
         "type": batch.kind,
@@ -322,7 +231,7 @@ def batch_meta_dict(batch: RRWebBatch) -> dict:
     }
 
 
-def segments(batches: list[RRWebBatch]) -> list[dict]:
+def segments(batches: list[BatchMeta]) -> list[dict]:
     """Group batch metadata into segments (page loads), with event offsets into the stream."""
     result: list[dict] = []
     offset = 0
@@ -352,8 +261,8 @@ def recording_events_chunks(conversation: Conversation) -> Iterator[bytes]:
     """The conversation's rrweb events as pieces of one JSON array, without parsing them."""
     yield b"["
     first = True
-    for batch in with_data(recording_batch_list(conversation.pk)):
-        inner = batch_events_json(batch).strip()[1:-1].strip()
+    for _, events_json in events_json_each(recording_batch_list(conversation.pk)):
+        inner = events_json.strip()[1:-1].strip()
         if not inner:
             continue
         if not first:
@@ -461,7 +370,7 @@ class ReplayData:
     """What a page showing one conversation's replay and transcript reads, read once."""
 
     conversation: Conversation
-    batches: list[RRWebBatch]
+    batches: list[BatchMeta]
     offset_ms: int
     items: list[dict]
 
@@ -582,18 +491,18 @@ def recording_events_json(
     pieces: list[bytes] = []
     count = 0
     next_index: int | None = None
-    for batch in with_data(batches):
+    for batch, events_json in events_json_each(batches):
         if count >= max_events:
             next_index = batch.event_index
             break
-        inner = batch_events_json(batch).strip()[1:-1].strip()
+        inner = events_json.strip()[1:-1].strip()
         if inner:
             pieces.append(inner)
         count += batch.event_count
     return b"[" + b",".join(pieces) + b"]", next_index
 
 
-def _live_batch(batch: RRWebBatch) -> dict:
+def _live_batch(batch: BatchMeta, events_json: bytes) -> dict:
     """A batch as a live page adds it: its index entry, its page and its events."""
     return {
         "meta": [
@@ -605,7 +514,7 @@ def _live_batch(batch: RRWebBatch) -> dict:
             batch.segment,
         ],
         "href": batch.href or None,
-        "events": _proxied_events(json.loads(batch_events_json(batch))),
+        "events": _proxied_events(json.loads(events_json)),
     }
 
 
@@ -640,11 +549,9 @@ def live_rows(
         return None
     offset_ms = conversation_clock_offset(conversation.pk)
     customer = customer_arn(conversation)
+    rows = RRWebBatch.objects.filter(conversation=conversation, pk__in=rrweb_ids)
     batches = [
-        _live_batch(b)
-        for b in RRWebBatch.objects.filter(conversation=conversation, pk__in=rrweb_ids).order_by(
-            "event_index"
-        )
+        _live_batch(row_meta(row), row_events_json(row)) for row in rows.order_by("event_index")
     ]
     messages = Message.objects.filter(conversation=conversation, pk__in=message_ids)
     events = TimelineEvent.objects.filter(conversation=conversation, pk__in=event_ids).exclude(
@@ -680,12 +587,6 @@ def live_catch_up(*, conversation_uuid: str, after_event_index: int | None) -> d
     return _live_payload(
         conversation,
         offset_ms=offset_ms,
-        batches=[_live_batch(b) for b in with_data(missed)],
+        batches=[_live_batch(b, events_json) for b, events_json in events_json_each(missed)],
         items=transcript_items(conversation, offset_ms=offset_ms),
     )
-
-
-def events_cache_clear() -> None:
-    """Forget cached base batches: a long export must not keep every conversation's bases."""
-    _EVENTS_CACHE.clear()
-    _PACK_CACHE.clear()

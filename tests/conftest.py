@@ -73,9 +73,9 @@ def poll[T](check: Callable[[], T], *, timeout: float = 10, what: str = "the con
 def _forget_cached_recordings():
     """Each test starts with empty recording caches: they are keyed by row ids, which a
     rolled-back test transaction hands out again for other content."""
-    from conversations import selectors
+    from conversations import storage
 
-    selectors.events_cache_clear()
+    storage.events_cache_clear()
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from conversations import selectors
+from conversations import storage
 from conversations.keys import ingest_key_revoke
 from conversations.models import RejectedFrame, RRWebBatch
 from demo.keys import demo_key_ensure
@@ -50,7 +50,7 @@ def test_a_page_bigger_than_a_frame_is_sent_in_checked_parts_and_stored_whole(
 
     def stored() -> tuple[list[str], list]:
         batches = RRWebBatch.objects.filter(conversation__uuid=uuid).order_by("event_index")
-        texts = [selectors.batch_events_json(b).decode() for b in batches]
+        texts = [storage.row_events_json(b).decode() for b in batches]
         return texts, list(RejectedFrame.objects.values_list("reason", flat=True))
 
     texts, rejected = in_thread(stored)

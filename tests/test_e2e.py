@@ -10,7 +10,7 @@ from collections import Counter
 
 import pytest
 
-from conversations import selectors
+from conversations import selectors, storage
 from conversations.models import Conversation, Message, RejectedFrame, RRWebBatch, TimelineEvent
 from tests.test_browser import (  # noqa: F401  (browser: a fixture)
     ARTIFACTS,
@@ -74,8 +74,8 @@ def stored(uuid: str) -> dict:
     batches = list(RRWebBatch.objects.filter(conversation=conversation).order_by("event_index"))
     return {
         "indexes": [b.event_index for b in batches],
-        "pages": [s["href"] for s in selectors.segments(batches)],
-        "events": [json.loads(selectors.batch_events_json(b)) for b in batches],
+        "pages": [s["href"] for s in selectors.segments([storage.row_meta(b) for b in batches])],
+        "events": [json.loads(storage.row_events_json(b)) for b in batches],
         "messages": list(
             Message.objects.filter(conversation=conversation).values_list("author_name", "body")
         ),

@@ -15,7 +15,7 @@ from conversations import exports, ingest
 from conversations.imports import CREATED, archive_import
 from conversations.models import Conversation, RRWebBatch
 from conversations.retention import conversation_delete
-from conversations.selectors import batch_events_json
+from conversations.storage import row_events_json
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -103,7 +103,7 @@ def test_archive_holds_conversation_messages_edits_events_and_recording():
     assert [e["event_type"] for e in archive["events"]].count("typing") == 1
     assert [b["event_index"] for b in archive["batches"]] == [0, 1, 2]
     assert [s["segment"] for s in archive["segments"]] == [1, 2]
-    stored = [json.loads(batch_events_json(b)) for b in conversation.rrweb_batches.all()]
+    stored = [json.loads(row_events_json(b)) for b in conversation.rrweb_batches.all()]
     assert [b["events"] for b in archive["batches"]] == stored
 
 

@@ -18,7 +18,7 @@ from conversations.models import (
     RRWebBatch,
     TimelineEvent,
 )
-from conversations.selectors import batch_events_json
+from conversations.storage import row_events_json
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -32,7 +32,7 @@ def apply(*frames: dict | str, source=None) -> list[ingest.Outcome]:
 def stored_events(conversation: Conversation) -> list:
     events = []
     for batch in conversation.rrweb_batches.order_by("event_index"):
-        events.extend(json.loads(batch_events_json(batch)))
+        events.extend(json.loads(row_events_json(batch)))
     return events
 
 

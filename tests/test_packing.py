@@ -8,9 +8,15 @@ from django.core.management import call_command
 from django.test import override_settings
 from django.utils import timezone
 
-from conversations import ingest
-from conversations.models import Conversation, RecordingPack, RejectedFrame, RRWebBatch
-from conversations.packing import packable_segments, recordings_pack
+from conversations import ingest, storage
+from conversations.models import (
+    Conversation,
+    RecordingDictionary,
+    RecordingPack,
+    RejectedFrame,
+    RRWebBatch,
+)
+from conversations.packing import dictionary_refresh, packable_segments, recordings_pack
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -66,14 +72,28 @@ def test_a_page_load_still_going_on_is_not_packed_until_it_is_quiet():
     assert packable_segments() == [(conversation.pk, 1)]
 
 
-def test_a_closed_conversation_is_packed_whole():
+def test_a_closed_conversation_is_packed_whole_a_page_load_of_one_batch_too(exporter_client):
     uuid = f.new_uuid()
-    two_page_loads(uuid)
+    first, second = two_page_loads(uuid)
+    alone = RRWebBatch.objects.get(event_index=5).stored_size
     Conversation.objects.filter(uuid=uuid).update(closed=True)
     call_command("pack_recordings")
-    assert sorted(RecordingPack.objects.values_list("segment", flat=True)) == [1]
-    # The second page load has a single batch: nothing to gain from packing it alone.
-    assert list(RRWebBatch.objects.values_list("event_index", flat=True)) == [5]
+    packs = RecordingPack.objects.order_by("segment")
+    assert [(p.segment, p.batch_count) for p in packs] == [(1, 5), (2, 1)]
+    assert not RRWebBatch.objects.exists()
+    # Against the first page, the lone page load's full snapshot takes a fraction of its row.
+    assert packs[1].base_id == packs[0].pk and packs[1].stored_size < alone / 2
+    assert recording(exporter_client, uuid)["events"] == first + second
+
+
+def test_a_closed_conversation_of_a_single_batch_is_packed(exporter_client):
+    uuid = f.new_uuid()
+    events = f.rrweb_events(count=20)
+    apply(f.rrweb_frame(uuid, 0, events, kind="init"))
+    Conversation.objects.filter(uuid=uuid).update(closed=True)
+    assert recordings_pack() == 1
+    assert RecordingPack.objects.get().batch_count == 1 and not RRWebBatch.objects.exists()
+    assert recording(exporter_client, uuid)["events"] == events
 
 
 def test_resending_packed_batches_changes_nothing_and_a_different_one_is_a_conflict(
@@ -104,7 +124,7 @@ def test_batches_arriving_after_packing_still_read_back_in_order(exporter_client
 def test_packing_a_conversation_twice_packs_nothing_more():
     uuid = f.new_uuid()
     two_page_loads(uuid)
-    assert recordings_pack() == 1  # only the first page load has several batches
+    assert recordings_pack() == 2  # both page loads, idle at once
     assert recordings_pack() == 0
 
 
@@ -136,7 +156,7 @@ def test_an_archive_is_the_same_before_and_after_packing():
     two_page_loads(uuid)
     before = exports.archive_bytes(uuid)
     recordings_pack(finished_only=False)
-    assert RecordingPack.objects.count() == 1
+    assert RecordingPack.objects.count() == 2 and not RRWebBatch.objects.exists()
     assert exports.archive_bytes(uuid) == before
 
 
@@ -175,4 +195,74 @@ async def test_the_ingest_worker_packs_finished_page_loads_by_itself(source):
     await comm.disconnect()
     stop.set()
     await worker
-    assert await count() == 1
+    assert await count() == 2  # both page loads: with no idle time, the second is over too
+
+
+# Shared dictionaries --------------------------------------------------------------------------
+
+VISITORS = ["ada-lovelace", "grace-hopper", "alan-turing", "edsger-dijkstra"]
+
+
+def closed_visit(account: str, *, start: int = f.T0) -> str:
+    """A closed conversation of one page load, on a page naming its visitor."""
+    uuid = f.new_uuid()
+    page = f.rrweb_events(start=start, count=12, href=f"https://shop.example/account/{account}")
+    apply(
+        f.rrweb_frame(uuid, 0, page, kind="init"),
+        f.rrweb_frame(uuid, 1, f.incremental_events(start=start + 2000, count=8)),
+    )
+    Conversation.objects.filter(uuid=uuid).update(closed=True)
+    return uuid
+
+
+@override_settings(REPLAY_PACK_DICTIONARY_SAMPLES=4)
+def test_first_packs_are_compressed_against_what_earlier_conversations_share(exporter_client):
+    for account in VISITORS:
+        closed_visit(account)
+    assert recordings_pack() == 4  # and, with four first packs, a dictionary for the next
+    dictionary = RecordingDictionary.objects.get()
+    text = storage.dictionary_text(dictionary.pk)
+    assert b'"textContent":"Blue kettle, 39 EUR"' in text  # every visitor's page has it
+    assert not any(account.encode() in text for account in VISITORS)  # one visitor's: never
+    assert set(RecordingPack.objects.values_list("dictionary", flat=True)) == {None}
+
+    uuid = closed_visit("barbara-liskov")
+    expected = recording(exporter_client, uuid)
+    rows = list(RRWebBatch.objects.order_by("event_index"))
+    texts = [storage.row_events_json(row) for row in rows]
+    alone = storage.pack_build(rows, texts, base=None)
+    recordings_pack()
+    pack = RecordingPack.objects.get(conversation__uuid=uuid)
+
+    assert (pack.dictionary_id, pack.base_id) == (dictionary.pk, None)
+    assert len(pack.data) < len(alone.data)
+    storage.events_cache_clear()
+    assert recording(exporter_client, uuid) == expected
+
+
+@override_settings(REPLAY_PACK_DICTIONARY_SAMPLES=2, REPLAY_PACK_DICTIONARY_DAYS=30)
+def test_a_new_dictionary_is_built_when_due_from_conversations_packed_since():
+    for account in VISITORS[:2]:
+        closed_visit(account)
+    recordings_pack()
+    first = RecordingDictionary.objects.get()
+    later = timezone.now() + timedelta(days=31)
+    assert dictionary_refresh(now=later) is None  # no conversation packed since it was built
+
+    for account in VISITORS[2:]:
+        closed_visit(account)
+    recordings_pack()  # not due yet: these first packs take the first dictionary
+    assert RecordingDictionary.objects.count() == 1
+    assert RecordingPack.objects.filter(dictionary=first).count() == 2
+    second = dictionary_refresh(now=later)
+
+    assert second is not None and second.sample_count == 2
+    assert storage.dictionary_newest()[0] == second.pk
+
+
+@override_settings(REPLAY_PACK_DICTIONARY_SAMPLES=2, REPLAY_PACK_DICTIONARY_DAYS=0)
+def test_no_dictionary_is_built_when_they_are_turned_off():
+    for account in VISITORS:
+        closed_visit(account)
+    recordings_pack()
+    assert not RecordingDictionary.objects.exists()

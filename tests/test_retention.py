@@ -4,14 +4,16 @@ import io
 
 import pytest
 from django.core.management import call_command
-from django.db.models import RestrictedError
+from django.db.models import ProtectedError, RestrictedError
 from django.test import override_settings
 from django.utils import timezone
 
+from conversations import storage
 from conversations.models import (
     AuditLog,
     Conversation,
     Message,
+    RecordingDictionary,
     RecordingPack,
     RejectedFrame,
     RRWebBatch,
@@ -205,6 +207,22 @@ def test_purge_deletes_a_conversation_whose_page_loads_are_packed(packed_convers
     assert not Conversation.objects.filter(pk=old.pk).exists()
     assert not RecordingPack.objects.filter(conversation_id=old.pk).exists()
     assert RecordingPack.objects.filter(conversation=kept).count() >= 3
+
+
+@override_settings(REPLAY_RETENTION_DAYS=30)
+def test_a_shared_dictionary_goes_once_no_kept_pack_uses_it(packed_conversation):
+    old, kept = packed_conversation(), packed_conversation()
+    used, unused, newest = (storage.dictionary_create(b"x" * 64, sample_count=2) for _ in "abc")
+    RecordingPack.objects.filter(conversation=old, base=None).update(dictionary=unused)
+    RecordingPack.objects.filter(conversation=kept, base=None).update(dictionary=used)
+    age(old, 31)
+
+    output = purge()
+
+    assert set(RecordingDictionary.objects.values_list("pk", flat=True)) == {used.pk, newest.pk}
+    assert "Deleted 1 shared compression dictionary(ies) no pack uses." in output
+    with pytest.raises(ProtectedError):
+        used.delete()
 
 
 def test_a_pack_that_is_another_packs_base_cannot_be_deleted_alone(packed_conversation):

@@ -628,3 +628,37 @@ def test_packed_event_with_a_number_too_large_for_json_is_refused():
     text = zlib.compress(b'{"type":3,"timestamp":1,"data":{"x":1e999},"v":"v1"}').decode("latin-1")
     with pytest.raises(RRWebError, match="events cannot be stored as JSON"):
         decode_batch(text, kind="events")
+
+
+# Shared text, for compression dictionaries -----------------------------------------------------
+
+SHARED = b'{"type":2,"tagName":"header","attributes":{"class":"site-header sticky"},"childNodes":['
+
+
+def page(visitor: bytes) -> bytes:
+    return SHARED + b'{"type":3,"textContent":"Signed in as ' + visitor + b'"}]}' + SHARED
+
+
+def test_shared_text_keeps_what_enough_samples_contain_and_nothing_one_alone_does():
+    samples = [page(name) for name in (b"Ada Lovelace", b"Grace Hopper", b"Alan Turing")]
+    text = rrweb.shared_text(samples, keep=2, min_share=3)
+    assert SHARED in text
+    assert not any(name in text for name in (b"Ada", b"Lovelace", b"Grace", b"Hopper"))
+    assert rrweb.shared_text(samples, keep=2, min_share=4) == b""  # only three samples
+
+
+def test_shared_text_of_two_visits_by_the_same_visitor_needs_a_third_to_keep_them():
+    samples = [page(b"Ada Lovelace"), page(b"Ada Lovelace"), page(b"Alan Turing")]
+    assert b"Lovelace" not in rrweb.shared_text(samples, min_share=3)
+    assert b"Lovelace" in rrweb.shared_text(samples, min_share=2)
+
+
+def test_a_shared_text_dictionary_compresses_a_new_page_of_the_same_site_smaller():
+    texts = [batch_text(batch).encode() for batch in make_session(minutes=1, seed=7)]
+    samples = [
+        b"".join(batch_text(b).encode() for b in make_session(minutes=1, seed=s)) for s in range(4)
+    ]
+    dictionary = rrweb.shared_text(samples)
+    with_dictionary = rrweb.compress_segment(texts, base=dictionary)
+    assert len(with_dictionary) < 0.8 * len(rrweb.compress_segment(texts))
+    assert rrweb.decompress_segment(with_dictionary, base=dictionary) == texts

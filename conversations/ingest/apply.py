@@ -43,7 +43,7 @@ from conversations.protocol import (
     Envelope,
     build_ping,
 )
-from conversations.selectors import events_cache_clear
+from conversations.storage import events_cache_clear
 
 logger = logging.getLogger(__name__)
 

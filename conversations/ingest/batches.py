@@ -23,7 +23,13 @@ from conversations.ingest.sql import bump, extend, insert_many, table
 from conversations.models import Conversation, RecordingPack, RejectedFrame, RRWebBatch
 from conversations.protocol import ConversationEventRRWeb
 from conversations.scrub import may_hold_card, scrub_events
-from conversations.selectors import batch_sha256, events_json_by_id, pack_batches
+from conversations.storage import (
+    BATCH_COLUMNS,
+    batch_sha256,
+    events_compress,
+    events_json_by_id,
+    pack_batches,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +114,7 @@ def batch_store(
             base_id, base_sha = nearest["base_id"], nearest["base__sha256"]
         if base_id is not None:
             base_json = events_json_by_id(base_id, base_sha)
-    blob = rrweb.compress(decoded.events_json, base=base_json, level=conf.get("REPLAY_ZSTD_LEVEL"))
+    blob = events_compress(decoded.events_json, base=base_json)
     segment = (nearest["segment"] if nearest else 0) + (kind == RRWebBatch.KIND_INIT)
     batch = RRWebBatch.objects.create(
         conversation=conversation,
@@ -312,26 +318,6 @@ _LAST_BATCH_SQL = """
 """
 
 
-_BATCH_COLUMNS = (
-    "conversation_id",
-    "event_index",
-    "kind",
-    "segment",
-    "first_ts",
-    "last_ts",
-    "event_count",
-    "full_snapshots",
-    "href",
-    "raw_size",
-    "sha256",
-    "stored_size",
-    "data",
-    "base_id",
-    "received_at",
-    "source_id",
-)
-
-
 def _batches_insert(rows: list[dict]) -> None:
     """Insert batch rows of one conversation, in as few statements as their bases allow.
 
@@ -345,7 +331,7 @@ def _batches_insert(rows: list[dict]) -> None:
             for pending in statement:
                 if pending["base_row"] is not None:
                     pending["base_id"] = pending["base_row"]["id"]
-            values = [{column: r[column] for column in _BATCH_COLUMNS} for r in statement]
+            values = [{column: r[column] for column in BATCH_COLUMNS} for r in statement]
             ids = {index: id_ for id_, index in insert_many(RRWebBatch, values, key="event_index")}
             for inserted in statement:
                 inserted["id"] = ids[inserted["event_index"]]
@@ -355,7 +341,6 @@ def _batches_insert(rows: list[dict]) -> None:
 def _rrweb_bulk_apply(items: list[Item], ctx: Context) -> dict[int, Outcome]:
     """Store appended rrweb batches in bulk; return the outcomes of the items it handled."""
     outcomes: dict[int, Outcome] = {}
-    level = conf.get("REPLAY_ZSTD_LEVEL")
     for uuid, candidates in _rrweb_candidates(items).items():
         conversation = _conversation_ref(ctx, uuid)
         saved = ctx.save()
@@ -411,15 +396,13 @@ def _rrweb_bulk_apply(items: list[Item], ctx: Context) -> dict[int, Outcome]:
                 "base_row": None,
             }
             if decoded.full_snapshots:
-                row["data"] = rrweb.compress(decoded.events_json, level=level)
+                row["data"] = events_compress(decoded.events_json)
                 base = (None, candidate.digest, decoded.events_json)
                 row["anchor"] = row
             else:
                 if base is not None and base[2] is None:
                     base = (base[0], base[1], events_json_by_id(base[0], base[1]))
-                row["data"] = rrweb.compress(
-                    decoded.events_json, base=base[2] if base else None, level=level
-                )
+                row["data"] = events_compress(decoded.events_json, base=base[2] if base else None)
                 row["base_id"] = base[0] if base else None
                 row["base_row"] = rows[-1][1]["anchor"] if base and base[0] is None else None
                 row["anchor"] = rows[-1][1]["anchor"] if rows else None

@@ -30,5 +30,9 @@ class Command(BaseCommand):
                 f"{verb} {len(result.purged)} conversation(s) last active before "
                 f"{result.cutoff:%Y-%m-%d %H:%M} UTC; kept {result.held} under legal hold."
             )
+        if result.dictionaries:
+            self.stdout.write(
+                f"Deleted {result.dictionaries} shared compression dictionary(ies) no pack uses."
+            )
         # Rejected frames have their own limits; one scheduled purge keeps both in bounds.
         call_command("purge_rejected_frames", dry_run=options["dry_run"], stdout=self.stdout)
