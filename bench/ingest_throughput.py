@@ -35,7 +35,14 @@ sys.path.insert(0, str(ROOT))
 
 from websockets.asyncio.client import connect  # noqa: E402
 
-from bench.harness import DaphneProcess, WorkerProcess, free_port, scratch_database  # noqa: E402
+from bench.harness import (  # noqa: E402
+    DaphneProcess,
+    WorkerProcess,
+    free_port,
+    percentile,
+    project_prepare,
+    scratch_database,
+)
 from bench.rrweb_fixtures import make_session, rrweb_frames  # noqa: E402
 
 PING = '{"type":"ping"}'
@@ -143,11 +150,6 @@ async def bare_run(url: str, workloads: list[list[str]]) -> float:
     return time.perf_counter() - started
 
 
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -168,19 +170,7 @@ def main() -> None:
     env["DATABASE_URL"] = url
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "replay.settings")
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    key = (
-        subprocess.run(
-            [sys.executable, "manage.py", "create_ingest_key", f"bench-{uuid.uuid4().hex[:8]}"],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        .stdout.strip()
-        .splitlines()[-1]
-    )
+    key = project_prepare(env)
     import django
 
     django.setup()
