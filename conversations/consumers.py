@@ -187,7 +187,12 @@ class LiveConsumer(AsyncWebsocketConsumer):
     permission only. The first message is what the page missed: the batches after the one
     named by `?after=` (its last event_index) and the transcript; then, as the ingest services
     announce ids after commit, each update, whose rows are therefore always there.
+
+    The socket keeps the recording's clock offset once it has seen a batch (every later batch
+    is announced to it), so an update reads the rows it names and not the whole recording.
     """
+
+    offset_ms: int | None = None
 
     async def connect(self) -> None:
         self.conversation_uuid = self.scope["url_route"]["kwargs"]["uuid"]
@@ -208,8 +213,15 @@ class LiveConsumer(AsyncWebsocketConsumer):
             logger.exception("could not load what %s missed", self.conversation_uuid)
             await self.close(code=CLOSE_SERVER_ERROR)
             return
-        if rows is not None:
-            await self.send(text_data=json.dumps(rows, separators=(",", ":")))
+        await self._send_rows(rows)
+
+    async def _send_rows(self, rows: dict | None) -> None:
+        if rows is None:
+            return
+        # Without a batch there is no sample yet, and the offset said is a placeholder.
+        if rows["batches"]:
+            self.offset_ms = rows["clock_offset_ms"]
+        await self.send(text_data=json.dumps(rows, separators=(",", ":")))
 
     async def disconnect(self, code: int) -> None:
         await self.channel_layer.group_discard(self.group, self.channel_name)
@@ -224,10 +236,10 @@ class LiveConsumer(AsyncWebsocketConsumer):
                 rrweb_ids=message.get("rrweb", []),
                 message_ids=message.get("message", []),
                 event_ids=message.get("event", []),
+                offset_ms=self.offset_ms,
             )
         except Exception:  # the boundary: log and close; the page reconnects and catches up
             logger.exception("could not load live rows for %s", self.conversation_uuid)
             await self.close(code=CLOSE_SERVER_ERROR)
             return
-        if rows is not None:
-            await self.send(text_data=json.dumps(rows, separators=(",", ":")))
+        await self._send_rows(rows)
