@@ -1,5 +1,7 @@
 """The staff live socket: who may watch, and what a watcher receives after a commit."""
 
+import asyncio
+import threading
 from datetime import UTC, datetime
 
 import pytest
@@ -9,6 +11,7 @@ from django.contrib.auth.models import AnonymousUser
 
 from conversations import ingest, selectors
 from conversations.consumers import LiveConsumer
+from conversations.live import live_notify_async
 from conversations.models import Conversation
 from tests import factories as f
 
@@ -171,4 +174,46 @@ async def test_each_update_carries_the_clock_offset_of_the_whole_recording_so_fa
         offsets.append(offset)
     # Without a batch, the catch-up had no sample: its 0 bounds nothing and must not stick.
     assert offsets == [skew + 3_000 if batches_before else 0, skew + 400, skew + 400]
+    await comm.disconnect()
+
+
+async def test_updates_that_come_while_a_read_is_under_way_are_read_and_sent_together(
+    staff_user, monkeypatch
+):
+    uuid = f.new_uuid()
+    await database_sync_to_async(apply)(f.new_conversation(uuid))
+    comm = communicator(uuid, staff_user)
+    assert (await comm.connect())[0]
+    await comm.receive_json_from(timeout=5)
+
+    def store(body: str) -> list:
+        item = ingest.item_from_text(f.dumps(f.message(uuid, body)))
+        return ingest.items_store([item], source=None)[1]  # committed, not yet announced
+
+    announcements = [await database_sync_to_async(store)(b) for b in ("1st", "2nd", "3rd")]
+    reads: list[list[int]] = []
+    reading, go_on = threading.Event(), threading.Event()
+    live_rows = selectors.live_rows
+
+    def slow_first_read(**names):
+        reads.append(names["message_ids"])
+        if len(reads) == 1:
+            reading.set()
+            go_on.wait(10)
+        return live_rows(**names)
+
+    monkeypatch.setattr(selectors, "live_rows", slow_first_read)
+    await live_notify_async(announcements[0])
+    await asyncio.to_thread(reading.wait, 10)
+    await live_notify_async(announcements[1])
+    await live_notify_async(announcements[2])
+    await asyncio.sleep(0.2)  # both updates reach the socket while the first read waits
+    go_on.set()
+    bodies = []
+    for _ in range(2):
+        update = await comm.receive_json_from(timeout=5)
+        bodies.append([i["body"] for i in update["items"] if i["kind"] == "message"])
+    assert bodies == [["1st"], ["2nd", "3rd"]]
+    assert [len(ids) for ids in reads] == [1, 2]
+    assert await comm.receive_nothing(timeout=0.3)
     await comm.disconnect()
