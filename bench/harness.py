@@ -167,3 +167,11 @@ def scratch_project(env: dict[str, str]) -> tuple[str, str, Callable[[], None]]:
 
     django.setup()
     return created.stdout.strip().splitlines()[-1], label, cleanup
+
+
+def percentile(values: list[float], share: float) -> float:
+    """The value below which `share` of `values` lie (nearest rank); NaN for none."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]

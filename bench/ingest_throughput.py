@@ -35,7 +35,13 @@ sys.path.insert(0, str(ROOT))
 
 from websockets.asyncio.client import connect  # noqa: E402
 
-from bench.harness import DaphneProcess, WorkerProcess, free_port, scratch_project  # noqa: E402
+from bench.harness import (  # noqa: E402
+    DaphneProcess,
+    WorkerProcess,
+    free_port,
+    percentile,
+    scratch_project,
+)
 from bench.rrweb_fixtures import make_session, rrweb_frames  # noqa: E402
 
 PING = '{"type":"ping"}'
@@ -141,11 +147,6 @@ async def bare_run(url: str, workloads: list[list[str]]) -> float:
     started = time.perf_counter()
     await asyncio.gather(*(stream(url, frames) for frames in workloads))
     return time.perf_counter() - started
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ import json
 import logging
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
@@ -253,6 +254,16 @@ def _after_from_scope(scope: dict) -> int | None:
         return None
 
 
+# Live updates are read on a thread of their own. The thread Django's sync_to_async shares is
+# also the one Channels visits before every message to every socket (to close stale database
+# connections): a hundred watchers' reads queued there would hold up each ingest frame.
+_LIVE_READS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="live-read")
+
+
+def _no_ids() -> dict[str, list[int]]:
+    return {"rrweb": [], "message": [], "event": []}
+
+
 class LiveConsumer(AsyncWebsocketConsumer):
     """Push a conversation's newly committed batches, messages and events to a staff page.
 
@@ -260,9 +271,16 @@ class LiveConsumer(AsyncWebsocketConsumer):
     permission only. The first message is what the page missed: the batches after the one
     named by `?after=` (its last event_index) and the transcript; then, as the ingest services
     announce ids after commit, each update, whose rows are therefore always there.
+
+    The socket keeps the recording's clock offset once it has seen a batch (every later batch
+    is announced to it), so an update reads the rows it names and not the whole recording.
     """
 
+    offset_ms: int | None = None
+    sender: asyncio.Task | None = None
+
     async def connect(self) -> None:
+        self.pending = _no_ids()
         self.conversation_uuid = self.scope["url_route"]["kwargs"]["uuid"]
         self.group = live_group(self.conversation_uuid)
         if not await database_sync_to_async(permissions.can_view)(self.scope.get("user")):
@@ -281,26 +299,49 @@ class LiveConsumer(AsyncWebsocketConsumer):
             logger.exception("could not load what %s missed", self.conversation_uuid)
             await self.close(code=CLOSE_SERVER_ERROR)
             return
-        if rows is not None:
-            await self.send(text_data=json.dumps(rows, separators=(",", ":")))
+        await self._send_rows(rows)
+
+    async def _send_rows(self, rows: dict | None) -> None:
+        if rows is None:
+            return
+        # Without a batch there is no sample yet, and the offset said is a placeholder.
+        if rows["batches"]:
+            self.offset_ms = rows["clock_offset_ms"]
+        await self.send(text_data=json.dumps(rows, separators=(",", ":")))
 
     async def disconnect(self, code: int) -> None:
+        if self.sender is not None:
+            self.sender.cancel()
         await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         pass  # watchers only listen
 
     async def live_update(self, message: dict) -> None:
-        try:
-            rows = await database_sync_to_async(selectors.live_rows)(
-                conversation_uuid=self.conversation_uuid,
-                rrweb_ids=message.get("rrweb", []),
-                message_ids=message.get("message", []),
-                event_ids=message.get("event", []),
-            )
-        except Exception:  # the boundary: log and close; the page reconnects and catches up
-            logger.exception("could not load live rows for %s", self.conversation_uuid)
-            await self.close(code=CLOSE_SERVER_ERROR)
-            return
-        if rows is not None:
-            await self.send(text_data=json.dumps(rows, separators=(",", ":")))
+        """Note the ids; one read at a time sends them, with whatever came in while it read."""
+        for kind, ids in self.pending.items():
+            ids += message.get(kind, [])
+        if self.sender is None or self.sender.done():
+            self.sender = asyncio.ensure_future(self._send_pending())
+
+    async def _send_pending(self) -> None:
+        # While a read waits for the database, later updates join the next one: a busy server
+        # reads once for several updates instead of falling further behind with each.
+        while any(self.pending.values()):
+            ids, self.pending = self.pending, _no_ids()
+            try:
+                read = database_sync_to_async(
+                    selectors.live_rows, thread_sensitive=False, executor=_LIVE_READS
+                )
+                rows = await read(
+                    conversation_uuid=self.conversation_uuid,
+                    rrweb_ids=ids["rrweb"],
+                    message_ids=ids["message"],
+                    event_ids=ids["event"],
+                    offset_ms=self.offset_ms,
+                )
+            except Exception:  # the boundary: log and close; the page reconnects and catches up
+                logger.exception("could not load live rows for %s", self.conversation_uuid)
+                await self.close(code=CLOSE_SERVER_ERROR)
+                return
+            await self._send_rows(rows)

@@ -22,6 +22,7 @@ from conversations.models import (
 )
 from conversations.storage import (
     BATCH_FIELDS,
+    BATCH_READ_FIELDS,
     BatchMeta,
     events_json_each,
     pack_batches,
@@ -536,33 +537,51 @@ def _proxied_events(events: list) -> list:
     return events
 
 
+# What a live update reads of each new batch: its fields and its events.
+_LIVE_BATCH_FIELDS = tuple(dict.fromkeys((*BATCH_READ_FIELDS, *BATCH_FIELDS)))
+
+
 def live_rows(
     *,
     conversation_uuid: str,
     rrweb_ids: list[int],
     message_ids: list[int],
     event_ids: list[int],
+    offset_ms: int | None = None,
 ) -> dict | None:
-    """The committed rows a live update names, shaped as the replay page shows them."""
-    conversation = Conversation.objects.filter(uuid=conversation_uuid).first()
-    if conversation is None:
+    """The committed rows a live update names, shaped as the replay page shows them.
+
+    `offset_ms` is the clock offset as of the watcher's previous update. The offset is the
+    smallest sample over the batches (see clock.py), so the new batches are all it takes to
+    bring it up to date; without it, every batch of the recording is read again.
+    """
+    try:
+        conversation = Conversation.objects.only("uuid", "closed").get(uuid=conversation_uuid)
+    except Conversation.DoesNotExist:
         return None
-    offset_ms = conversation_clock_offset(conversation.pk)
-    customer = customer_arn(conversation)
-    rows = RRWebBatch.objects.filter(conversation=conversation, pk__in=rrweb_ids)
-    batches = [
-        _live_batch(row_meta(row), row_events_json(row)) for row in rows.order_by("event_index")
-    ]
-    messages = Message.objects.filter(conversation=conversation, pk__in=message_ids)
+    rows = list(
+        RRWebBatch.objects.only(*_LIVE_BATCH_FIELDS)
+        .filter(conversation=conversation, pk__in=rrweb_ids)
+        .order_by("event_index")
+    )
+    if offset_ms is None:
+        offset_ms = conversation_clock_offset(conversation.pk)
+    elif rows:
+        offset_ms = min(offset_ms, clock.clock_offset_ms((b.received_at, b.last_ts) for b in rows))
+    items = []
+    if message_ids:
+        customer = customer_arn(conversation)
+        messages = Message.objects.filter(conversation=conversation, pk__in=message_ids)
+        items += [
+            message_item(m, offset_ms=offset_ms, customer_arn=customer)
+            for m in messages.prefetch_related("edits")
+        ]
     events = TimelineEvent.objects.filter(conversation=conversation, pk__in=event_ids).exclude(
         event_type__in=_QUIET_EVENT_TYPES
     )
-    items = [
-        message_item(m, offset_ms=offset_ms, customer_arn=customer)
-        for m in messages.prefetch_related("edits")
-    ]
     items += [event_item(e, offset_ms=offset_ms) for e in events]
     items.sort(key=lambda item: (item["server_ms"] is None, item["server_ms"] or 0))
+    batches = [_live_batch(row_meta(b), row_events_json(b)) for b in rows]
     return _live_payload(conversation, offset_ms=offset_ms, batches=batches, items=items)
 
 

@@ -1,12 +1,18 @@
 """The staff live socket: who may watch, and what a watcher receives after a commit."""
 
+import asyncio
+import threading
+from datetime import UTC, datetime
+
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
 
-from conversations import ingest
+from conversations import ingest, selectors
 from conversations.consumers import LiveConsumer
+from conversations.live import live_notify_async
+from conversations.models import Conversation
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -124,3 +130,90 @@ async def test_a_watcher_without_a_cursor_receives_every_batch_packed_or_not(sta
         caught_up = await comm.receive_json_from(timeout=5)
         assert [b["events"] for b in caught_up["batches"]] == batches
         await comm.disconnect()
+
+
+def apply_received(received_ms: int, *frames: dict) -> None:
+    """Apply frames as if the server received them at `received_ms` (epoch ms)."""
+    at = datetime.fromtimestamp(received_ms / 1000, tz=UTC)
+    ingest.items_apply(
+        [ingest.item_from_text(f.dumps(fr), received_at=at) for fr in frames], source=None
+    )
+
+
+def whole_recording_offset(uuid: str) -> int:
+    return selectors.conversation_clock_offset(Conversation.objects.get(uuid=uuid).pk)
+
+
+@pytest.mark.parametrize("batches_before", [0, 1])
+async def test_each_update_carries_the_clock_offset_of_the_whole_recording_so_far(
+    staff_user, batches_before
+):
+    skew = 4 * 60_000  # server clock minus browser clock
+    uuid = f.new_uuid()
+    first = f.rrweb_events(start=f.T0, count=3)
+    frames = [f.new_conversation(uuid)]
+    if batches_before:
+        frames.append(f.rrweb_frame(uuid, 0, first, kind="init"))
+    # Received 3 s after its last event: an upper bound of the offset, tightened below.
+    await database_sync_to_async(apply_received)(first[-1]["timestamp"] + skew + 3_000, *frames)
+    comm = communicator(uuid, staff_user)
+    assert (await comm.connect())[0]
+    offsets = [(await comm.receive_json_from(timeout=5))["clock_offset_ms"]]
+    for index, delay in ((1, 400), (2, 2_000)):  # the second sample is no tighter
+        events = f.incremental_events(start=f.T0 + 5_000 * index, count=3)
+        await database_sync_to_async(apply_received)(
+            events[-1]["timestamp"] + skew + delay,
+            f.rrweb_frame(uuid, index, events),
+            f.message(uuid, f"Message {index}", epoch=f.T0 + 5_000 * index + skew),
+        )
+        update = await comm.receive_json_from(timeout=5)
+        offset = update["clock_offset_ms"]
+        assert offset == await database_sync_to_async(whole_recording_offset)(uuid)
+        (message,) = [i for i in update["items"] if i["kind"] == "message"]
+        assert message["epoch"] == message["server_ms"] - offset
+        offsets.append(offset)
+    # Without a batch, the catch-up had no sample: its 0 bounds nothing and must not stick.
+    assert offsets == [skew + 3_000 if batches_before else 0, skew + 400, skew + 400]
+    await comm.disconnect()
+
+
+async def test_updates_that_come_while_a_read_is_under_way_are_read_and_sent_together(
+    staff_user, monkeypatch
+):
+    uuid = f.new_uuid()
+    await database_sync_to_async(apply)(f.new_conversation(uuid))
+    comm = communicator(uuid, staff_user)
+    assert (await comm.connect())[0]
+    await comm.receive_json_from(timeout=5)
+
+    def store(body: str) -> list:
+        item = ingest.item_from_text(f.dumps(f.message(uuid, body)))
+        return ingest.items_store([item], source=None)[1]  # committed, not yet announced
+
+    announcements = [await database_sync_to_async(store)(b) for b in ("1st", "2nd", "3rd")]
+    reads: list[list[int]] = []
+    reading, go_on = threading.Event(), threading.Event()
+    live_rows = selectors.live_rows
+
+    def slow_first_read(**names):
+        reads.append(names["message_ids"])
+        if len(reads) == 1:
+            reading.set()
+            go_on.wait(10)
+        return live_rows(**names)
+
+    monkeypatch.setattr(selectors, "live_rows", slow_first_read)
+    await live_notify_async(announcements[0])
+    await asyncio.to_thread(reading.wait, 10)
+    await live_notify_async(announcements[1])
+    await live_notify_async(announcements[2])
+    await asyncio.sleep(0.2)  # both updates reach the socket while the first read waits
+    go_on.set()
+    bodies = []
+    for _ in range(2):
+        update = await comm.receive_json_from(timeout=5)
+        bodies.append([i["body"] for i in update["items"] if i["kind"] == "message"])
+    assert bodies == [["1st"], ["2nd", "3rd"]]
+    assert [len(ids) for ids in reads] == [1, 2]
+    assert await comm.receive_nothing(timeout=0.3)
+    await comm.disconnect()

@@ -45,6 +45,8 @@ from conversations.packing import recordings_pack
 
 logger = logging.getLogger(__name__)
 
+# How often a standalone worker on SQLite looks for appends while idle (seconds).
+_POLL_SQLITE = 0.02
 # The first key of PostgreSQL's two-key advisory locks, so ours never meet another app's.
 LOCK_CLASS = 0x5250  # "RP"
 _COLUMNS = ("id", *COLUMNS)
@@ -296,8 +298,10 @@ class Worker:
     async def _in_thread(self, function, *args):
         return await sync_to_async(function, thread_sensitive=False, executor=self.thread)(*args)
 
-    def _round(self) -> Round:
+    def _round(self, listen: bool = False) -> Round:
         close_old_connections()
+        if listen:
+            self._listen()  # before the journal is read: whatever is appended after is heard
         applied = journal_apply_round()
         interval = conf.get("REPLAY_PACK_INTERVAL")
         if interval and time.monotonic() - self.maintained_at >= interval:
@@ -305,10 +309,9 @@ class Worker:
             _maintain()
         return applied
 
-    def _wait_for_appends(self, timeout: float) -> None:
-        """Block on PostgreSQL's notification of an append, or for `timeout` seconds."""
+    def _listen(self) -> None:
+        """On PostgreSQL, have this connection hear of appends (once per connection)."""
         if connection.vendor != "postgresql":
-            time.sleep(timeout)
             return
         connection.ensure_connection()
         raw = connection.connection
@@ -316,16 +319,34 @@ class Worker:
             with connection.cursor() as cursor:
                 cursor.execute(f"LISTEN {NOTIFY_CHANNEL}")
             self.listening_on = raw
-        for _ in raw.notifies(timeout=timeout, stop_after=1):
-            pass
+
+    def _wait_for_appends(self, timeout: float) -> None:
+        """Block until an append is announced or seen, or for `timeout` seconds."""
+        if connection.vendor == "postgresql":
+            self._listen()
+            # Notifications that came during the round are queued: they end the wait at once.
+            for _ in connection.connection.notifies(timeout=timeout, stop_after=1):
+                pass
+            return
+        # SQLite cannot announce a commit to another process: look at the journal every
+        # moment instead. A read outside a transaction costs microseconds and, unlike a
+        # round, never takes the write lock the front's appends need.
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            time.sleep(min(_POLL_SQLITE, max(0.0, deadline - time.monotonic())))
+            if JournalEntry.objects.exists():
+                return
 
     async def run(self, *, stop: asyncio.Event | None = None, listen: bool = False) -> None:
         """Rounds until `stop` is set; between rounds, wait for an append to be announced."""
         stop = stop or asyncio.Event()
         failures = 0
         while not stop.is_set():
+            # Cleared before the round, not after it: an append announced while the round
+            # runs, too late for its claim, then starts the next round at once.
+            self.wakeup.clear()
             try:
-                applied = await self._in_thread(self._round)
+                applied = await self._in_thread(self._round, listen)
             except Exception:  # the boundary: the entries stay in the journal for next time
                 failures += 1
                 logger.exception("journal round failed; retrying (attempt %d)", failures)
@@ -336,7 +357,6 @@ class Worker:
             if applied.applied:
                 continue
             idle = conf.get("REPLAY_WORKER_IDLE_WAIT")
-            self.wakeup.clear()
             if listen:
                 await self._in_thread(self._wait_for_appends, idle)
             else:
