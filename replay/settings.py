@@ -271,5 +271,7 @@ for _name in (
 ):
     if os.environ.get(_name):
         globals()[_name] = int(os.environ[_name])
+if os.environ.get("REPLAY_ASSET_ALLOW_HOSTS"):
+    REPLAY_ASSET_ALLOW_HOSTS = env_list("REPLAY_ASSET_ALLOW_HOSTS", "")
 if os.environ.get("REPLAY_EMBEDDED_WORKER") is not None:
     REPLAY_EMBEDDED_WORKER = env_bool("REPLAY_EMBEDDED_WORKER")
