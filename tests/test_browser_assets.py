@@ -170,3 +170,34 @@ def test_a_recorded_pixel_background_font_and_video_replay_from_our_origin_only(
     )
     assert elsewhere == []
     context.close()
+
+
+def test_a_viewer_replays_in_chromium_but_gets_403_from_the_whole_conversation_api_and_downloads(
+    browser,  # noqa: F811
+    daphne_server,
+    client,
+    role_user,
+):
+    from django.urls import reverse
+
+    viewer = in_thread(role_user, "viewer")
+    client.force_login(viewer)
+    uuid = f.new_uuid()
+    in_thread(apply, f.new_conversation(uuid))
+    in_thread(apply, f.rrweb_frame(uuid, 0, f.rrweb_events(count=5), kind="init"))
+    ours = f"http://{daphne_server}"
+    page = open_page(browser, daphne_server, client)
+    page.goto(f"{ours}/conversations/{uuid}/")
+    _wait_for_first_frame(page)
+    assert page.locator("form[action*='/export/']").count() == 0  # no download menu
+    for path in (f"/api/conversations/{uuid}/", f"/api/conversations/{uuid}/recording/"):
+        assert page.request.get(ours + path).status == 403, path
+    # A valid CSRF token, so the refusal below is the permission's, not the token's.
+    page.goto(f"{ours}/accounts/password_change/")
+    token = page.evaluate("() => document.cookie.match(/csrftoken=([^;]+)/)?.[1] || ''")
+    assert token
+    for fmt in ("archive", "html", "csv"):
+        url = ours + reverse("conversations:export", args=[uuid, fmt])
+        response = page.request.post(url, headers={"X-CSRFToken": token, "Referer": ours + "/"})
+        assert response.status == 403, fmt
+        assert "CSRF" not in response.text()
