@@ -8,6 +8,7 @@ from conversations import storage
 from conversations.keys import ingest_key_revoke
 from conversations.models import RejectedFrame, RRWebBatch
 from demo.keys import demo_key_ensure
+from tests.conftest import journal_applied
 from tests.test_browser import browser, in_thread  # noqa: F401  (browser: a fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -39,6 +40,7 @@ def test_a_page_bigger_than_a_frame_is_sent_in_checked_parts_and_stored_whole(
     )
     page.evaluate(f"() => {CLIENT}.flush()")
     page.wait_for_function(f"() => {CLIENT}.pending() === 0", polling=100)
+    in_thread(journal_applied)  # acknowledged means in the journal; a worker applies it next
 
     parts = [
         frame["event_rrweb"]

@@ -12,6 +12,7 @@ import pytest
 
 from conversations import selectors, storage
 from conversations.models import Conversation, Message, RejectedFrame, RRWebBatch, TimelineEvent
+from tests.conftest import journal_applied
 from tests.test_browser import (  # noqa: F401  (browser: a fixture)
     ARTIFACTS,
     browser,
@@ -52,13 +53,14 @@ def wait_online(page) -> None:
 
 
 def wait_delivered(page, timeout: int = 30_000) -> None:
-    """Until everything recorded so far is acknowledged by the server as stored."""
+    """Until everything recorded so far is acknowledged, and then applied to the archive."""
     page.evaluate(f"() => {CLIENT}.flush()")
     page.wait_for_function(
         f"() => {CLIENT}.status === 'online' && {CLIENT}.pending() === 0",
         timeout=timeout,
         polling=100,
     )
+    in_thread(journal_applied)  # acknowledged means in the journal; a worker applies it next
 
 
 def say(page, text: str) -> None:
