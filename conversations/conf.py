@@ -3,6 +3,7 @@
 from typing import Any
 
 from django.conf import settings
+from django.core.signals import setting_changed
 
 DEFAULTS: dict[str, Any] = {
     # A frame larger than this is rejected (its first bytes are kept with the reason).
@@ -102,6 +103,25 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+_cache: dict[str, Any] = {}
+
+
 def get(name: str) -> Any:
-    """Return the project setting `name`, falling back to its default."""
-    return getattr(settings, name, DEFAULTS[name])
+    """Return the project setting `name`, falling back to its default.
+
+    Cached: a setting left at its default costs an AttributeError inside Django's settings
+    object on every read (~8 us), and the ingest worker reads tens per frame. Changing a
+    setting (override_settings, pytest-django's `settings`) clears the cache.
+    """
+    try:
+        return _cache[name]
+    except KeyError:
+        value = _cache[name] = getattr(settings, name, DEFAULTS[name])
+        return value
+
+
+def _forget(**kwargs: Any) -> None:
+    _cache.clear()
+
+
+setting_changed.connect(_forget)

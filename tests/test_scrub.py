@@ -1,9 +1,12 @@
 """Scrubbing card numbers and configured patterns out of text and rrweb events."""
 
 import copy
+import json
 
 import pytest
 from django.test import override_settings
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conversations.scrub import luhn_valid, may_hold_card, scrub_events, scrub_text
 from tests import factories as f
@@ -160,3 +163,24 @@ def test_scrub_events_handles_a_deeply_nested_page():
 def test_only_batches_that_may_hold_a_card_number_are_walked(text, may):
     assert luhn_valid("1736949600009")
     assert may_hold_card(text) is may
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    texts=st.lists(
+        st.text(alphabet="0123456789 -x\"':", min_size=0, max_size=40)
+        | st.sampled_from(["4111 1111 1111 1111", "4222222222222", '"timestamp":4111111111111111']),
+        min_size=1,
+        max_size=4,
+    ),
+    stamp=st.integers(min_value=0, max_value=10**14),
+)
+def test_a_batch_the_prefilter_passes_over_holds_nothing_to_scrub(texts, stamp):
+    """may_hold_card may say yes too often, never no where scrubbing would mask something."""
+    events = [
+        {"type": 3, "data": {"source": 5, "text": text, "id": n}, "timestamp": stamp + n}
+        for n, text in enumerate(texts)
+    ]
+    text = json.dumps(events, separators=(",", ":"))
+    if not may_hold_card(text):
+        assert scrub_events(copy.deepcopy(events)) == 0
