@@ -14,6 +14,7 @@ from conversations.ingest.batches import batch_store, rrweb_bulk_apply
 from conversations.ingest.conversations import (
     conversation_get_or_create,
     conversation_summary_apply,
+    conversations_prefetch,
     participant_merge,
 )
 from conversations.ingest.items import (
@@ -67,6 +68,7 @@ def items_store(
     outcomes: list[Outcome] = []
     try:
         with transaction.atomic():
+            conversations_prefetch(ctx, items)
             done = rrweb_bulk_apply(items, ctx)
             for conversation, indexes in ctx.joined:
                 parts.pending_clear(conversation, indexes)

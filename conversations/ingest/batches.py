@@ -311,11 +311,35 @@ def _conversation_ref(ctx: Context, uuid: str) -> ConversationRef:
     return ConversationRef(row[0], uuid)
 
 
-_LAST_BATCH_SQL = """
-    SELECT b.id, b.event_index, b.sha256, b.segment, b.full_snapshots, b.base_id, base.sha256
+# Each conversation's last stored batch (with its compression base's sha256), and its last
+# pack: for all the conversations of a round in two queries, not two each.
+_LAST_BATCHES_SQL = """
+    SELECT b.conversation_id,
+        b.id, b.event_index, b.sha256, b.segment, b.full_snapshots, b.base_id, base.sha256
     FROM {batch} b LEFT JOIN {batch} base ON base.id = b.base_id
-    WHERE b.conversation_id = %s ORDER BY b.event_index DESC LIMIT 1
+    WHERE b.conversation_id IN ({marks}) AND b.event_index = (
+        SELECT MAX(m.event_index) FROM {batch} m WHERE m.conversation_id = b.conversation_id
+    )
 """
+_LAST_PACKS_SQL = """
+    SELECT p.conversation_id, p.last_event_index, p.segment FROM {pack} p
+    WHERE p.conversation_id IN ({marks}) AND p.last_event_index = (
+        SELECT MAX(q.last_event_index) FROM {pack} q WHERE q.conversation_id = p.conversation_id
+    )
+"""
+
+
+def _recording_ends(pks: list[int]) -> tuple[dict[int, tuple], dict[int, tuple]]:
+    """(last batch row, last pack row) by conversation, for those that have one."""
+    if not pks:
+        return {}, {}
+    marks = ", ".join(["%s"] * len(pks))
+    with connection.cursor() as cursor:
+        cursor.execute(_LAST_BATCHES_SQL.format(batch=table(RRWebBatch), marks=marks), pks)
+        batches = {row[0]: row[1:] for row in cursor.fetchall()}
+        cursor.execute(_LAST_PACKS_SQL.format(pack=table(RecordingPack), marks=marks), pks)
+        packs = {row[0]: row[1:] for row in cursor.fetchall()}
+    return batches, packs
 
 
 def _batches_insert(rows: list[dict]) -> None:
@@ -341,18 +365,14 @@ def _batches_insert(rows: list[dict]) -> None:
 def _rrweb_bulk_apply(items: list[Item], ctx: Context) -> dict[int, Outcome]:
     """Store appended rrweb batches in bulk; return the outcomes of the items it handled."""
     outcomes: dict[int, Outcome] = {}
-    for uuid, candidates in _rrweb_candidates(items).items():
-        conversation = _conversation_ref(ctx, uuid)
+    groups = _rrweb_candidates(items)
+    refs = {uuid: _conversation_ref(ctx, uuid) for uuid in groups}
+    last_batches, last_packs = _recording_ends(sorted(ref.pk for ref in refs.values()))
+    for uuid, candidates in groups.items():
+        conversation = refs[uuid]
         saved = ctx.save()
-        with connection.cursor() as cursor:
-            cursor.execute(_LAST_BATCH_SQL.format(batch=table(RRWebBatch)), [conversation.pk])
-            last = cursor.fetchone()
-            cursor.execute(
-                f"SELECT last_event_index, segment FROM {table(RecordingPack)} "
-                "WHERE conversation_id = %s ORDER BY last_event_index DESC LIMIT 1",
-                [conversation.pk],
-            )
-            pack = cursor.fetchone()
+        last = last_batches.get(conversation.pk)
+        pack = last_packs.get(conversation.pk)
         if pack is not None and (last is None or pack[0] > last[1]):
             # The recording's end is packed: continue its segment, with no base in a row.
             last = (None, pack[0], "", pack[1], 0, None, None)

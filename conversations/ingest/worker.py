@@ -102,8 +102,10 @@ def _release(keys: list[str]) -> None:
     if not keys or connection.connection is None:
         return
     with connection.cursor() as cursor:
-        for key in keys:
-            cursor.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", [LOCK_CLASS, key])
+        cursor.execute(
+            "SELECT pg_advisory_unlock(%s, hashtext(key)) FROM unnest(%s::text[]) AS held(key)",
+            [LOCK_CLASS, keys],
+        )
 
 
 def _items(rows: list[tuple], sources: dict[int, IngestKey]) -> list[Item]:
