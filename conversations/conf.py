@@ -36,6 +36,8 @@ DEFAULTS: dict[str, Any] = {
     "REPLAY_REJECT_WINDOW": 60,
     # Frames are written in groups: at most this many per transaction, and a group waits at
     # most this long (seconds) for more frames before it is written even without a ping.
+    # A chat frame (anything small but an rrweb batch) is written at once, with the group
+    # before it, so staff watching live see it without that wait.
     "REPLAY_FLUSH_MAX_FRAMES": 200,
     "REPLAY_FLUSH_MAX_BYTES": 8 * 1024 * 1024,
     "REPLAY_FLUSH_DELAY": 0.05,

@@ -159,8 +159,10 @@ class IngestConsumer(AsyncWebsocketConsumer):
             self.buffer_bytes += frame.size
             if frame.rejected:
                 self.rejected_at.append(time.monotonic())
-            if len(self.buffer) >= conf.get("REPLAY_FLUSH_MAX_FRAMES") or (
-                self.buffer_bytes >= conf.get("REPLAY_FLUSH_MAX_BYTES")
+            if (
+                frame.urgent
+                or len(self.buffer) >= conf.get("REPLAY_FLUSH_MAX_FRAMES")
+                or self.buffer_bytes >= conf.get("REPLAY_FLUSH_MAX_BYTES")
             ):
                 self._flush()
             elif self.timer is None:

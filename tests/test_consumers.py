@@ -1,5 +1,6 @@
 """The ingest socket, through Channels' WebsocketCommunicator."""
 
+import asyncio
 import json
 
 import pytest
@@ -146,6 +147,28 @@ async def test_frames_sent_without_a_ping_are_stored_when_the_connection_closes(
     await comm.disconnect()
     await drain()
     assert await count(Message) == 3
+
+
+@override_settings(REPLAY_FLUSH_DELAY=30)
+async def test_a_chat_message_reaches_the_journal_at_once_and_batches_wait_for_their_group(
+    source,
+):
+    """Staff watch messages live: a message is appended without the group's delay."""
+    uuid = f.new_uuid()
+    comm = communicator(key=source.raw_key)
+    await comm.connect()
+    await comm.send_to(text_data=f.dumps(f.rrweb_frame(uuid, 0, f.rrweb_events(), kind="init")))
+    await comm.send_to(text_data=f.dumps(f.rrweb_frame(uuid, 1, f.rrweb_events())))
+    await asyncio.sleep(0.5)
+    assert await count(JournalEntry) == 0  # batches wait for more (30 s here) or a ping
+    await comm.send_to(text_data=f.dumps(f.message(uuid, "hello, anyone there?")))
+    for _ in range(100):
+        if await count(JournalEntry) == 3:
+            break
+        await asyncio.sleep(0.02)
+    # The message went at once, with the batches before it, in order; no ping was sent.
+    assert await count(JournalEntry) == 3
+    await comm.disconnect()
 
 
 def _rename_table(old: str, new: str) -> None:

@@ -61,6 +61,9 @@ class Frame:
     conversation_uuid: str = ""
     row: tuple | None = None  # the journal row, for every frame that is not a barrier
     rejected: bool = False  # the socket already knows the frame is to be kept aside
+    # A chat frame (a message, typing, a participant) staff watch live: appended at once
+    # rather than after the group's delay. rrweb batches, the bulk, wait to be grouped.
+    urgent: bool = False
 
 
 def _row(
@@ -154,7 +157,7 @@ def _read_parsed(text: str, size: int, *, source_id: int | None, received_at: da
             envelope = None  # the worker rejects it with the protocol's reason
         if envelope is not None and envelope.type in BARRIERS:
             return Frame(size=size, barrier=envelope.type, conversation_uuid=uuid or "")
-    return _data_frame(
+    frame = _data_frame(
         text,
         size,
         uuid=uuid,
@@ -162,6 +165,8 @@ def _read_parsed(text: str, size: int, *, source_id: int | None, received_at: da
         source_id=source_id,
         received_at=received_at,
     )
+    frame.urgent = isinstance(value, dict) and value.get("event_type") != "rrweb"
+    return frame
 
 
 def _data_frame(
