@@ -16,6 +16,7 @@ every REPLAY_PACK_DICTIONARY_DAYS.
 """
 
 import logging
+import time
 from datetime import datetime, timedelta
 
 from django.db import transaction
@@ -118,13 +119,20 @@ def packable_segments(*, finished_only: bool = True) -> list[tuple[int, int]]:
     ]
 
 
-def recordings_pack(*, finished_only: bool = True, limit: int | None = None) -> int:
+def recordings_pack(
+    *, finished_only: bool = True, limit: int | None = None, budget: float | None = None
+) -> int:
     """Pack finished segments (all waiting segments if not finished_only); return how many.
 
-    Then build a shared dictionary for the packs to come, if one is due.
+    Then build a shared dictionary for the packs to come, if one is due. With `budget`
+    (seconds), stop starting new packs once it is spent, and return -1 if some were left.
     """
     packed = 0
-    for conversation_id, segment in packable_segments(finished_only=finished_only)[:limit]:
+    deadline = None if budget is None else time.monotonic() + budget
+    segments = packable_segments(finished_only=finished_only)[:limit]
+    for number, (conversation_id, segment) in enumerate(segments):
+        if number and deadline is not None and time.monotonic() >= deadline:
+            return -1  # at least one is packed each time: a pass always moves on
         if segment_pack(conversation_id=conversation_id, segment=segment) is not None:
             packed += 1
     dictionary_refresh()

@@ -128,6 +128,19 @@ def test_packing_a_conversation_twice_packs_nothing_more():
     assert recordings_pack() == 0
 
 
+@override_settings(REPLAY_PACK_IDLE=0)
+def test_a_pass_out_of_time_packs_one_page_load_and_leaves_the_rest_for_the_next():
+    """The worker packs between rounds on a time budget, so frames never wait long for it."""
+    for _ in range(2):
+        two_page_loads(f.new_uuid())
+    assert recordings_pack(budget=0) == -1  # one packed, three left: say so
+    assert RecordingPack.objects.count() == 1
+    assert recordings_pack(budget=0) == -1
+    assert recordings_pack(budget=60) == 2  # the rest, in time
+    assert RecordingPack.objects.count() == 4
+    assert recordings_pack(budget=0) == 0
+
+
 def test_an_init_arriving_late_renumbers_the_packed_page_loads_after_it(exporter_client):
     uuid = f.new_uuid()
     first = f.rrweb_events(start=f.T0)
