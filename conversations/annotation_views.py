@@ -61,7 +61,9 @@ def note_delete(request: HttpRequest, uuid: str, note_id: int) -> JsonResponse:
     conversation = _conversation(uuid)
     note = get_object_or_404(ConversationNote, pk=note_id, conversation=conversation)
     if not permissions.can_delete_note(request.user, note):
-        return JsonResponse({"error": "only its author or an administrator deletes a note"}, 403)
+        return JsonResponse(
+            {"error": "only its author or an administrator deletes a note"}, status=403
+        )
     detail = f"{note.author_name}'s note at {note.offset_ms} ms: {note.text}"
     annotations.note_delete(note=note)
     audit_request(request, AuditLog.Action.NOTE_DELETE, conversation, detail)

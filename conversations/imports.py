@@ -347,7 +347,9 @@ def archive_import_stream(
     except ArchiveError as exc:
         return ImportResult(REFUSED, name, uuid, str(exc))
     except IntegrityError as exc:
-        return ImportResult(REFUSED, name, uuid, f"breaks a uniqueness rule: {exc}")
+        return ImportResult(
+            REFUSED, name, uuid, f"breaks a rule of the schema (uniqueness, a range): {exc}"
+        )
     except (TypeError, ValueError, DatabaseError) as exc:
         return ImportResult(REFUSED, name, uuid, f"a value has the wrong type: {exc}")
     return ImportResult(CREATED, name, uuid)
