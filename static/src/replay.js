@@ -713,16 +713,21 @@ function drawTags() {
   if (!notes.tags.length) list.append(el("li", "muted no-tags", "No tags"));
 }
 
-async function changeTags(change) {
-  try {
-    notes.tags = (await sendJson(config.tagsUrl, "POST", change)).tags;
-    drawTags();
-    annotationError(null);
-    return true;
-  } catch (error) {
-    annotationError(`Tags not changed: ${error.message}`);
-    return false;
-  }
+// One change at a time, in the order they were asked: each answer is the whole list after it.
+let tagChanges = Promise.resolve(true);
+function changeTags(change) {
+  tagChanges = tagChanges.then(async () => {
+    try {
+      notes.tags = (await sendJson(config.tagsUrl, "POST", change)).tags;
+      drawTags();
+      annotationError(null);
+      return true;
+    } catch (error) {
+      annotationError(`Tags not changed: ${error.message}`);
+      return false;
+    }
+  });
+  return tagChanges;
 }
 
 function bindAnnotations() {
@@ -735,6 +740,7 @@ function bindAnnotations() {
     try {
       await addNote(text.value);
       text.value = "";
+      text.blur(); // back to the player: its keys work again
       annotationError(null);
     } catch (error) {
       annotationError(`The note was not saved: ${error.message}`);
@@ -746,10 +752,16 @@ function bindAnnotations() {
       $("note-form").requestSubmit();
     } else if (event.key === "Escape") event.target.blur();
   });
+  $("tag-input")?.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") event.target.blur();
+  });
   $("tag-form")?.addEventListener("submit", async (event) => {
     event.preventDefault();
     const input = $("tag-input");
-    if (input.value.trim() && (await changeTags({ add: input.value }))) input.value = "";
+    const tag = input.value;
+    if (!tag.trim()) return;
+    input.value = ""; // ready for the next tag at once; given back if this one is refused
+    if (!(await changeTags({ add: tag })) && !input.value) input.value = tag;
   });
 }
 
