@@ -143,7 +143,8 @@ def conversation_summary_dict(conversation: Conversation) -> dict:
 
 
 def conversation_get(*, uuid: str) -> Conversation | None:
-    """The conversation with its participants, messages (with edits) and timeline events."""
+    """The conversation with its participants, messages (with edits), timeline events and
+    staff notes."""
     return (
         Conversation.objects.filter(uuid=uuid)
         .prefetch_related(
@@ -155,6 +156,7 @@ def conversation_get(*, uuid: str) -> Conversation | None:
                 ),
             ),
             "events",
+            "notes",
         )
         .first()
     )
@@ -210,6 +212,8 @@ def conversation_detail_dict(conversation: Conversation) -> dict:
         }
         for event in conversation.events.all()
     ]
+    data["tags"] = conversation.tag_list
+    data["notes"] = note_list(conversation)
     return data
 
 
@@ -381,15 +385,17 @@ def conversation_media() -> list[str]:
 
 
 def note_dict(note: ConversationNote, *, user=None) -> dict:
-    """A note as the replay page shows it; `can_delete` says whether `user` may delete it."""
-    return {
+    """A note for the API and the replay page; with `user`, whether they may delete it."""
+    data = {
         "id": note.pk,
         "offset_ms": note.offset_ms,
         "text": note.text,
         "author": note.author_name,
         "created_dts": _iso(note.created_at),
-        "can_delete": can_delete_note(user, note) if user is not None else False,
     }
+    if user is not None:
+        data["can_delete"] = can_delete_note(user, note)
+    return data
 
 
 def note_list(conversation: Conversation, *, user=None) -> list[dict]:

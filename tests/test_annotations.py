@@ -213,3 +213,20 @@ def test_the_list_shows_each_conversations_tags_as_links_to_its_filter(staff_cli
     Conversation.objects.filter(pk=conversation.pk).update(tags="refund, vip")
     body = staff_client.get("/").content.decode()
     assert 'href="?tag=refund"' in body and 'href="?tag=vip"' in body
+
+
+def test_the_api_gives_a_conversations_tags_and_notes_in_recording_order(exporter_client):
+    conversation = stored()
+    Conversation.objects.filter(pk=conversation.pk).update(tags="refund, vip")
+    for offset, text in [(9_000, "later"), (1_000, "first")]:
+        ConversationNote.objects.create(
+            conversation=conversation, author_name="lee", offset_ms=offset, text=text
+        )
+
+    data = exporter_client.get(f"/api/conversations/{conversation.uuid}/").json()
+
+    assert data["tags"] == ["refund", "vip"]
+    assert [(n["offset_ms"], n["text"], n["author"]) for n in data["notes"]] == [
+        (1_000, "first", "lee"),
+        (9_000, "later", "lee"),
+    ]

@@ -24,32 +24,29 @@ NOTE_SEARCH_INDEX = (
 )
 
 
+def _role_permissions(apps):
+    """Each role's group (where it exists) with the permissions this migration gives it."""
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for role, codenames in ADDED.items():
+        for group in Group.objects.filter(name=role):
+            yield group, Permission.objects.filter(
+                content_type__app_label="conversations", codename__in=codenames
+            )
+
+
 def grant(apps, schema_editor) -> None:
     # Permissions are normally made after the last migration; the groups need them now.
     app_config = apps.get_app_config("conversations")
     app_config.models_module = True
     create_permissions(app_config, apps=apps, verbosity=0)
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    for role, codenames in ADDED.items():
-        for group in Group.objects.filter(name=role):
-            group.permissions.add(
-                *Permission.objects.filter(
-                    content_type__app_label="conversations", codename__in=codenames
-                )
-            )
+    for group, permissions in _role_permissions(apps):
+        group.permissions.add(*permissions)
 
 
 def revoke(apps, schema_editor) -> None:
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    for role, codenames in ADDED.items():
-        for group in Group.objects.filter(name=role):
-            group.permissions.remove(
-                *Permission.objects.filter(
-                    content_type__app_label="conversations", codename__in=codenames
-                )
-            )
+    for group, permissions in _role_permissions(apps):
+        group.permissions.remove(*permissions)
 
 
 def search_index(apps, schema_editor) -> None:
