@@ -307,3 +307,23 @@ def test_screenshot_of_the_replay_page_with_notes_and_tags(
     assert transcript["height"] > 200
     assert transcript["y"] + transcript["height"] <= 900
     assert page.errors == []
+
+
+def test_the_author_deletes_a_note_from_the_list_and_its_marker_goes_too(
+    browser, daphne_server, exporter_session
+):
+    uuid = seed_conversation()
+    page = open_replay(browser, daphne_server, exporter_session, uuid)
+    add_note(page, f.T0 + 3_000, "Keep this one")
+    add_note(page, f.T0 + 15_000, "Written by mistake")
+    expect(page.locator("#track-notes .note-marker")).to_have_count(2)
+
+    mistake = page.locator("#note-list li.note", has_text="Written by mistake")
+    mistake.locator(".note-delete").click()
+
+    expect(page.locator("#note-list li.note")).to_have_text([re.compile("Keep this one")])
+    expect(page.locator("#track-notes .note-marker")).to_have_count(1)
+    expect(page.locator("#note-count")).to_have_text("1")
+    page.reload()
+    _wait_for_first_frame(page)
+    expect(page.locator("#note-list li.note")).to_have_text([re.compile("Keep this one")])
