@@ -28,8 +28,8 @@ browser = test_browser.browser  # the one Chromium the other browser tests share
 END = f.T0 + 29_950
 
 
-def open_replay(browser, server: str, client, uuid: str, query: str = ""):
-    page = open_page(browser, server, client)
+def open_replay(browser, server: str, client, uuid: str, query: str = "", *, viewport=(1440, 900)):
+    page = open_page(browser, server, client, viewport=viewport)
     page.errors = []
     page.on("pageerror", lambda error: page.errors.append(str(error)))
     page.goto(f"http://{server}/conversations/{uuid}/{query}")
@@ -285,11 +285,12 @@ def test_tags_added_on_the_replay_page_filter_the_list(browser, daphne_server, e
     expect(page.locator("table.conversations tbody")).to_contain_text("No conversations match")
 
 
+@pytest.mark.parametrize("viewport", [(1440, 900), (1280, 720)])
 def test_screenshot_of_the_replay_page_with_notes_and_tags(
-    browser, daphne_server, exporter_session
+    browser, daphne_server, exporter_session, viewport
 ):
     uuid = seed_conversation()
-    page = open_replay(browser, daphne_server, exporter_session, uuid)
+    page = open_replay(browser, daphne_server, exporter_session, uuid, viewport=viewport)
     for tag in ["refund", "plug type", "vip"]:
         page.locator("#tag-input").fill(tag)
         page.keyboard.press("Enter")
@@ -301,11 +302,11 @@ def test_screenshot_of_the_replay_page_with_notes_and_tags(
     add_note(page, f.T0 + 27_000, "Order placed")
     go_to(page, f.T0 + 22_000)
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "replay-notes.png"))
+    page.screenshot(path=str(ARTIFACTS / f"replay-notes-{viewport[0]}x{viewport[1]}.png"))
     # Nothing the notes and tags add pushes the transcript off the screen.
     transcript = page.locator("#transcript").bounding_box()
-    assert transcript["height"] > 200
-    assert transcript["y"] + transcript["height"] <= 900
+    assert transcript["height"] > 150
+    assert transcript["y"] + transcript["height"] <= viewport[1]
     assert page.errors == []
 
 
