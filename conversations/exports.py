@@ -24,6 +24,7 @@ from django.template.loader import render_to_string
 from conversations import assets, selectors, storage
 from conversations.models import (
     Conversation,
+    ConversationNote,
     Message,
     MessageEdit,
     Participant,
@@ -31,7 +32,9 @@ from conversations.models import (
 )
 
 ARCHIVE_FORMAT = "conversation-replay-archive"
-ARCHIVE_VERSION = 1
+ARCHIVE_VERSION = 2
+# Version 1 is version 2 without `notes`: still read.
+ARCHIVE_VERSIONS_READ = (1, 2)
 
 # The columns each archive object carries, in the model's own names.
 CONVERSATION_FIELDS = (
@@ -114,6 +117,8 @@ EVENT_FIELDS = (
     "envelope",
     "envelope_sha256",
 )
+# A note's author is a name: accounts are per installation.
+NOTE_FIELDS = ("offset_ms", "text", "author_name", "created_at")
 FORMATS: dict[str, tuple[str, str]] = {
     # fmt: (file suffix, content type)
     "archive": (".json", "application/json"),
@@ -188,6 +193,9 @@ def conversation_full(conversation: Conversation | str) -> Conversation:
             ),
         ),
         Prefetch("events", queryset=TimelineEvent.objects.order_by("at", "id")),
+        Prefetch(
+            "notes", queryset=ConversationNote.objects.order_by("offset_ms", "created_at", "id")
+        ),
     ).get(uuid=uuid)
 
 
@@ -206,6 +214,7 @@ def archive_head(conversation: Conversation) -> dict[str, Any]:
         "participants": [row(p, PARTICIPANT_FIELDS) for p in conversation.participants.all()],
         "messages": messages,
         "events": [row(event, EVENT_FIELDS) for event in conversation.events.all()],
+        "notes": [row(note, NOTE_FIELDS) for note in conversation.notes.all()],
         "segments": selectors.segments(batches),
     }
 

@@ -24,6 +24,7 @@ from django.utils import timezone
 from conversations import exports, ingest, storage
 from conversations.models import (
     Conversation,
+    ConversationNote,
     Message,
     MessageEdit,
     Participant,
@@ -192,10 +193,10 @@ def _check_head(head: dict[str, Any]) -> None:
     if head.get("format") != exports.ARCHIVE_FORMAT:
         raise ArchiveError(f'not a conversation archive (no "format": "{exports.ARCHIVE_FORMAT}")')
     version = head.get("version")
-    if version != exports.ARCHIVE_VERSION:
+    if version not in exports.ARCHIVE_VERSIONS_READ or isinstance(version, bool):
+        readable = ", ".join(str(v) for v in exports.ARCHIVE_VERSIONS_READ)
         raise ArchiveError(
-            f"archive version {version!r} is not supported (this server reads version "
-            f"{exports.ARCHIVE_VERSION})"
+            f"archive version {version!r} is not supported (this server reads versions {readable})"
         )
 
 
@@ -259,6 +260,15 @@ def _restore_head(head: dict[str, Any], *, trust: bool) -> Conversation:
             **_fields(TimelineEvent, e, exports.EVENT_FIELDS, f"events[{i}]"),
         )
         for i, e in enumerate(_list(head, "events", "archive"))
+    )
+    # Version 1 had no notes; from version 2 the list is required, possibly empty.
+    notes = _list(head, "notes", "archive") if head["version"] >= 2 else []
+    ConversationNote.objects.bulk_create(
+        ConversationNote(
+            conversation=conversation,
+            **_fields(ConversationNote, note, exports.NOTE_FIELDS, f"notes[{i}]"),
+        )
+        for i, note in enumerate(notes)
     )
     return conversation
 
@@ -337,7 +347,9 @@ def archive_import_stream(
     except ArchiveError as exc:
         return ImportResult(REFUSED, name, uuid, str(exc))
     except IntegrityError as exc:
-        return ImportResult(REFUSED, name, uuid, f"breaks a uniqueness rule: {exc}")
+        return ImportResult(
+            REFUSED, name, uuid, f"breaks a rule of the schema (uniqueness, a range): {exc}"
+        )
     except (TypeError, ValueError, DatabaseError) as exc:
         return ImportResult(REFUSED, name, uuid, f"a value has the wrong type: {exc}")
     return ImportResult(CREATED, name, uuid)

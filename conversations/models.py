@@ -110,6 +110,7 @@ class Conversation(models.Model):
         permissions = [
             ("export_conversation", "Can export conversations"),
             ("hold_conversation", "Can set or lift legal hold"),
+            ("annotate_conversation", "Can add notes and tags to conversations"),
         ]
 
     def __str__(self) -> str:
@@ -122,6 +123,34 @@ class Conversation(models.Model):
     @property
     def has_recording(self) -> bool:
         return self.rrweb_batch_total > 0
+
+
+class ConversationNote(models.Model):
+    """A staff member's note pinned to a moment of a conversation's recording."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Kept when the account goes, and the only author an imported note has: accounts are per
+    # installation, so an archive cannot name one.
+    author_name = models.CharField(max_length=150, blank=True)
+    offset_ms = models.BigIntegerField(
+        help_text="Milliseconds from the start of the recording (what the replay page shows)."
+    )
+    text = models.TextField()
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        ordering = ["offset_ms", "created_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(offset_ms__gte=0), name="note_offset_not_negative"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.author_name or 'someone'} at {self.offset_ms} ms: {self.text[:40]}"
 
 
 class Participant(models.Model):
@@ -466,6 +495,9 @@ class AuditLog(models.Model):
         REAPPLY = "reapply", "Re-applied rejected frames"
         LOGIN_FAILED = "login_failed", "Failed to sign in"
         LOCKOUT = "lockout", "Locked out after failed sign-ins"
+        NOTE_ADD = "note_add", "Added a note"
+        NOTE_DELETE = "note_delete", "Deleted a note"
+        TAGS = "tags", "Changed tags"
 
     at = models.DateTimeField(default=now, db_index=True, editable=False)
     user = models.ForeignKey(

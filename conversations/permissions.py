@@ -1,8 +1,9 @@
 """Who may do what: the one place staff pages, the API, the live socket and the admin ask.
 
 Staff are given a role, a group made by migration 0006 (see ROLES): a *viewer* lists and
-replays conversations; an *exporter* also downloads them and reads a whole conversation from
-the API; an *administrator* also manages ingest keys, rejected frames, legal hold and deletion.
+replays conversations; an *exporter* also downloads them, reads a whole conversation from
+the API and annotates them (notes pinned to a moment, tags); an *administrator* also manages
+ingest keys, rejected frames, legal hold and deletion, and deletes anyone's notes.
 Every check also requires an active staff account, so unticking "staff status" locks someone
 out at once whatever groups they are in.
 """
@@ -21,9 +22,11 @@ HOLD = "conversations.hold_conversation"
 DELETE = "conversations.delete_conversation"
 REVOKE_KEY = "conversations.revoke_ingestkey"
 REAPPLY = "conversations.reapply_rejectedframe"
+ANNOTATE = "conversations.annotate_conversation"
+DELETE_ANY_NOTE = "conversations.delete_conversationnote"
 
 _VIEWER = (VIEW,)
-_EXPORTER = (*_VIEWER, EXPORT)
+_EXPORTER = (*_VIEWER, EXPORT, ANNOTATE)
 ROLES: dict[str, tuple[str, ...]] = {
     "viewer": _VIEWER,
     "exporter": _EXPORTER,
@@ -41,6 +44,7 @@ ROLES: dict[str, tuple[str, ...]] = {
         "conversations.view_rejectedframe",
         REAPPLY,
         "conversations.view_auditlog",
+        DELETE_ANY_NOTE,
         # Lifting a sign-in lockout early: django-axes' failed attempts.
         "axes.view_accessattempt",
         "axes.delete_accessattempt",
@@ -65,6 +69,18 @@ def can_view(user) -> bool:
 
 def can_export(user) -> bool:
     return has(user, EXPORT)
+
+
+def can_annotate(user) -> bool:
+    """Whether `user` may add notes and add or remove tags."""
+    return has(user, ANNOTATE)
+
+
+def can_delete_note(user, note) -> bool:
+    """A note goes by its author's hand (while they may annotate) or an administrator's."""
+    if has(user, DELETE_ANY_NOTE):
+        return True
+    return can_annotate(user) and note.author_id is not None and note.author_id == user.pk
 
 
 def page_permission_required(permission: str = VIEW) -> Callable:

@@ -2,6 +2,7 @@
 
 import base64
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -13,6 +14,7 @@ from conversations import clock
 from conversations.assets import rewrite_events
 from conversations.models import (
     Conversation,
+    ConversationNote,
     Message,
     MessageEdit,
     Participant,
@@ -20,6 +22,7 @@ from conversations.models import (
     RRWebBatch,
     TimelineEvent,
 )
+from conversations.permissions import can_delete_note
 from conversations.storage import (
     BATCH_FIELDS,
     BATCH_READ_FIELDS,
@@ -140,7 +143,8 @@ def conversation_summary_dict(conversation: Conversation) -> dict:
 
 
 def conversation_get(*, uuid: str) -> Conversation | None:
-    """The conversation with its participants, messages (with edits) and timeline events."""
+    """The conversation with its participants, messages (with edits), timeline events and
+    staff notes."""
     return (
         Conversation.objects.filter(uuid=uuid)
         .prefetch_related(
@@ -152,6 +156,7 @@ def conversation_get(*, uuid: str) -> Conversation | None:
                 ),
             ),
             "events",
+            "notes",
         )
         .first()
     )
@@ -207,6 +212,8 @@ def conversation_detail_dict(conversation: Conversation) -> dict:
         }
         for event in conversation.events.all()
     ]
+    data["tags"] = conversation.tag_list
+    data["notes"] = note_list(conversation)
     return data
 
 
@@ -287,6 +294,7 @@ class ConversationFilters:
     has_recording: bool | None = None
     medium: str = ""
     participant: str = ""
+    tag: str = ""
 
 
 def _search_words(q: str) -> list[str]:
@@ -294,7 +302,7 @@ def _search_words(q: str) -> list[str]:
 
 
 def _conversation_search(queryset: QuerySet[Conversation], q: str) -> QuerySet[Conversation]:
-    """Conversations whose messages or participants match `q`.
+    """Conversations whose messages, participants or staff notes match `q`.
 
     PostgreSQL: full-text search (websearch syntax, `simple` configuration so names and
     e-mails match as written); elsewhere every word must appear, case-insensitively.
@@ -312,15 +320,28 @@ def _conversation_search(queryset: QuerySet[Conversation], q: str) -> QuerySet[C
         people = Participant.objects.annotate(
             document=SearchVector("name", "email", config="simple")
         ).filter(conversation_id=OuterRef("pk"), document=query)
-        return queryset.filter(Exists(messages) | Exists(people))
+        notes = ConversationNote.objects.annotate(
+            document=SearchVector("text", config="simple")
+        ).filter(conversation_id=OuterRef("pk"), document=query)
+        return queryset.filter(Exists(messages) | Exists(people) | Exists(notes))
     message_match = Q()
     people_match = Q()
+    note_match = Q()
     for word in words:
         message_match &= Q(body__icontains=word)
         people_match &= Q(name__icontains=word) | Q(email__icontains=word)
+        note_match &= Q(text__icontains=word)
     messages = Message.objects.filter(message_match, conversation_id=OuterRef("pk"))
     people = Participant.objects.filter(people_match, conversation_id=OuterRef("pk"))
-    return queryset.filter(Exists(messages) | Exists(people))
+    notes = ConversationNote.objects.filter(note_match, conversation_id=OuterRef("pk"))
+    return queryset.filter(Exists(messages) | Exists(people) | Exists(notes))
+
+
+def _tagged(queryset: QuerySet[Conversation], tag: str) -> QuerySet[Conversation]:
+    """Conversations carrying `tag` among their comma-separated tags, in any case."""
+    # re.escape only puts a backslash before characters that are not letters or digits, which
+    # both Python's (SQLite) and PostgreSQL's regular expressions read as the character itself.
+    return queryset.filter(tags__iregex=rf"(^|,)\s*{re.escape(tag)}\s*(,|$)")
 
 
 def conversation_filter(filters: ConversationFilters) -> QuerySet[Conversation]:
@@ -344,6 +365,8 @@ def conversation_filter(filters: ConversationFilters) -> QuerySet[Conversation]:
             conversation_id=OuterRef("pk"),
         )
         queryset = queryset.filter(Exists(people))
+    if filters.tag:
+        queryset = _tagged(queryset, filters.tag)
     queryset = _conversation_search(queryset, filters.q)
     last = Message.objects.filter(conversation_id=OuterRef("pk")).order_by(
         "-message_epoch", "-message_dts", "-id"
@@ -359,6 +382,25 @@ def conversation_media() -> list[str]:
     return sorted(
         Conversation.objects.exclude(medium="").values_list("medium", flat=True).distinct()
     )
+
+
+def note_dict(note: ConversationNote, *, user=None) -> dict:
+    """A note for the API and the replay page; with `user`, whether they may delete it."""
+    data = {
+        "id": note.pk,
+        "offset_ms": note.offset_ms,
+        "text": note.text,
+        "author": note.author_name,
+        "created_dts": _iso(note.created_at),
+    }
+    if user is not None:
+        data["can_delete"] = can_delete_note(user, note)
+    return data
+
+
+def note_list(conversation: Conversation, *, user=None) -> list[dict]:
+    """The conversation's notes in recording order."""
+    return [note_dict(note, user=user) for note in conversation.notes.all()]
 
 
 def clock_samples(conversation_id: int) -> list[tuple[datetime, int]]:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from conversations import api, export_views, views
+from conversations import annotation_views, api, export_views, views
 
 app_name = "conversations"
 
@@ -16,6 +16,21 @@ urlpatterns = [
         "conversations/<conversation:uuid>/recording/events.json",
         views.recording_events,
         name="recording-events",
+    ),
+    path(
+        "conversations/<conversation:uuid>/notes/",
+        annotation_views.note_create,
+        name="note-create",
+    ),
+    path(
+        "conversations/<conversation:uuid>/notes/<int:note_id>/",
+        annotation_views.note_delete,
+        name="note-delete",
+    ),
+    path(
+        "conversations/<conversation:uuid>/tags/",
+        annotation_views.conversation_tags,
+        name="tags",
     ),
     path("assets/<str:token>", views.asset, name="asset"),
     path(

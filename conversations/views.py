@@ -5,6 +5,7 @@ from datetime import date
 from urllib.parse import urlencode, urljoin
 
 from django.http import Http404, HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.text import compress_string
@@ -50,6 +51,7 @@ def filters_from_query(query: dict) -> selectors.ConversationFilters:
         has_recording=_choice(query.get("recording", ""), "yes", "no"),
         medium=query.get("medium", "").strip()[:20],
         participant=query.get("participant", "").strip()[:100],
+        tag=" ".join(query.get("tag", "").split()).lower()[:40],
     )
 
 
@@ -123,6 +125,20 @@ def _export_links(request: HttpRequest, uuid: str) -> list[tuple[str, str]]:
     ]
 
 
+def _annotation_config(request: HttpRequest, conversation) -> dict:
+    """What the replay page's notes and tags need: the notes, where to write, who may."""
+    uuid = conversation.uuid
+    return {
+        "notes": selectors.note_list(conversation, user=request.user),
+        "tags": conversation.tag_list,
+        "canAnnotate": permissions.can_annotate(request.user),
+        "notesUrl": reverse("conversations:note-create", kwargs={"uuid": uuid}),
+        "tagsUrl": reverse("conversations:tags", kwargs={"uuid": uuid}),
+        "listUrl": reverse("conversations:list"),
+        "csrfToken": get_token(request),
+    }
+
+
 @require_GET
 @staff_required
 def conversation_replay(request: HttpRequest, uuid: str) -> HttpResponse:
@@ -139,6 +155,7 @@ def conversation_replay(request: HttpRequest, uuid: str) -> HttpResponse:
         "live": not conversation.closed,
         "closed": conversation.closed,
         "clockOffsetMs": offset_ms,
+        **_annotation_config(request, conversation),
     }
     return render(
         request,

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from conversations import exports, ingest
 from conversations.imports import CREATED, archive_import
-from conversations.models import Conversation, RRWebBatch
+from conversations.models import Conversation, ConversationNote, RRWebBatch
 from conversations.retention import conversation_delete
 from conversations.storage import row_events_json
 from tests import factories as f
@@ -69,6 +69,13 @@ def recorded_conversation(
     conversation = Conversation.objects.get(uuid=uuid)
     conversation.tags = "refund, vip"
     conversation.save(update_fields=["tags"])
+    ConversationNote.objects.create(
+        conversation=conversation,
+        author_name="lee",
+        offset_ms=1_500,
+        text="Customer hesitates over the plug type",
+        created_at=timezone.now().replace(microsecond=123456),
+    )
     return conversation
 
 
@@ -94,8 +101,14 @@ def test_archive_holds_conversation_messages_edits_events_and_recording():
     archive = json.loads(exports.archive_bytes(conversation))
 
     assert archive["format"] == "conversation-replay-archive"
-    assert archive["version"] == 1
+    assert archive["version"] == 2
     assert archive["conversation"]["tags"] == "refund, vip"
+    [note] = archive["notes"]
+    assert (note["offset_ms"], note["text"], note["author_name"]) == (
+        1_500,
+        "Customer hesitates over the plug type",
+        "lee",
+    )
     assert [p["name"] for p in archive["participants"]] == ["Ada Shopper", "Bo Agent"]
     first = archive["messages"][0]
     assert first["body"].endswith("(EU plug)")

@@ -14,8 +14,15 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from conversations import exports
-from conversations.imports import REFUSED, SKIPPED, ArchiveError, JsonStream, archive_import
-from conversations.models import Conversation, RRWebBatch
+from conversations.imports import (
+    CREATED,
+    REFUSED,
+    SKIPPED,
+    ArchiveError,
+    JsonStream,
+    archive_import,
+)
+from conversations.models import Conversation, ConversationNote, RRWebBatch
 from conversations.retention import conversation_delete
 from tests.test_exports import recorded_conversation
 
@@ -46,6 +53,34 @@ def test_importing_the_same_archive_twice_skips_it_the_second_time(tmp_path):
     assert Conversation.objects.count() == 1
 
 
+def test_notes_come_back_at_the_same_moment_with_their_author_as_a_name_only(staff_user):
+    conversation = recorded_conversation()
+    ConversationNote.objects.filter(conversation=conversation).update(author=staff_user)
+    archive = exports.archive_bytes(conversation)
+    conversation_delete(conversation=conversation)
+
+    assert archive_import(archive).status == CREATED
+
+    [note] = Conversation.objects.get(uuid=conversation.uuid).notes.all()
+    assert (note.offset_ms, note.text) == (1_500, "Customer hesitates over the plug type")
+    # Accounts are per installation: an archive cannot make anyone here a note's author.
+    assert (note.author_name, note.author) == ("lee", None)
+
+
+def test_a_version_1_archive_without_notes_is_still_imported():
+    conversation = recorded_conversation()
+    archive = json.loads(exports.archive_bytes(conversation))
+    archive["version"] = 1
+    del archive["notes"]
+    conversation_delete(conversation=conversation)
+
+    result = archive_import(json.dumps(archive).encode())
+
+    assert result.status == CREATED, result.reason
+    assert Conversation.objects.get(uuid=conversation.uuid).tag_list == ["refund", "vip"]
+    assert not ConversationNote.objects.exists()
+
+
 def test_archive_of_a_stored_conversation_is_skipped():
     conversation = recorded_conversation()
     result = archive_import(exports.archive_bytes(conversation))
@@ -57,7 +92,7 @@ def test_archive_of_a_stored_conversation_is_skipped():
     [
         (lambda a: b"{not json", "not valid JSON"),
         (lambda a: json.dumps({"format": "something else"}).encode(), "not a conversation archive"),
-        (lambda a: a.replace(b'"version":1', b'"version":99'), "version 99 is not supported"),
+        (lambda a: a.replace(b'"version":2', b'"version":99'), "version 99 is not supported"),
         (
             lambda a: a.replace(b'"message_uuid"', b'"message_id"'),
             "messages[0] has no 'message_uuid'",
@@ -65,6 +100,8 @@ def test_archive_of_a_stored_conversation_is_skipped():
         (lambda a: a.replace(b"Blue kettle", b"Blue kettlf"), "do not match events_sha256"),
         (lambda a: a.replace(b'"first_seen_at":"', b'"first_seen_at":"x'), "not an ISO 8601"),
         (lambda a: b"\x28\xb5\x2f\xfd" + b"garbage", "not a valid zstd file"),
+        (lambda a: a.replace(b'"offset_ms":1500', b'"offset_ms":-1'), "breaks"),
+        (lambda a: a.replace(b'"notes":[', b'"notez":['), "archive.notes must be a list"),
     ],
 )
 def test_broken_archive_is_refused_with_a_clear_reason_and_nothing_stored(damage, reason):

@@ -482,6 +482,7 @@ function drawMarkers() {
   }
   $("total-time").textContent = formatMs(state.endMs - state.startMs);
   labelTimes();
+  drawNoteMarkers();
 }
 
 function drawSegments() {
@@ -518,6 +519,7 @@ function draw() {
     $("track-handle").style.left = `${f * 100}%`;
     $("track").setAttribute("aria-valuenow", String(Math.round(ts - state.startMs)));
     $("current-time").textContent = formatMs(ts - state.startMs);
+    if ($("note-at")) $("note-at").textContent = formatMs(ts - state.startMs);
     highlight(ts);
   }
 }
@@ -577,8 +579,303 @@ function bindControls() {
   });
 }
 
+// Notes and tags ----------------------------------------------------------------------------
+//
+// A note is pinned to a moment as milliseconds from the start of the recording (what the page
+// shows as 1:23), so it stays at its moment whatever the customer's clock said.
+
+const notes = { list: config.notes || [], tags: config.tags || [] };
+
+function noteTs(note) {
+  return (state.startMs ?? 0) + note.offset_ms;
+}
+
+function recordingOffset() {
+  return state.startMs === null ? 0 : Math.max(0, Math.round(position() - state.startMs));
+}
+
+async function sendJson(url, method, body) {
+  const response = await fetch(url, {
+    method,
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": config.csrfToken },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(data.error || `the server answered ${response.status}`);
+  return data;
+}
+
+function annotationError(text) {
+  const box = $("annotation-error");
+  box.textContent = text || "";
+  box.hidden = !text;
+}
+
+function drawNotes() {
+  const list = $("note-list");
+  list.replaceChildren();
+  for (const note of notes.list) {
+    const li = el("li", "note");
+    li.tabIndex = 0;
+    li.dataset.noteId = note.id;
+    li.dataset.offset = note.offset_ms;
+    const head = el("div", "note-head");
+    head.append(el("time", "at", formatMs(note.offset_ms)), el("span", "note-author", note.author || "someone"));
+    if (note.can_delete) {
+      const remove = el("button", "note-delete", "Delete");
+      remove.type = "button";
+      remove.setAttribute("aria-label", `Delete the note at ${formatMs(note.offset_ms)}`);
+      remove.addEventListener("click", (event) => {
+        event.stopPropagation();
+        deleteNote(note);
+      });
+      head.append(remove);
+    }
+    li.append(head, el("div", "note-text", note.text));
+    li.addEventListener("click", () => seek(noteTs(note)));
+    li.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && event.target === li) seek(noteTs(note));
+    });
+    list.append(li);
+  }
+  $("note-count").textContent = String(notes.list.length);
+  drawNoteMarkers();
+}
+
+function drawNoteMarkers() {
+  const layer = $("track-notes");
+  layer.replaceChildren();
+  if (state.startMs === null) return;
+  for (const note of notes.list) {
+    const marker = el("button", "note-marker");
+    marker.type = "button";
+    marker.dataset.noteId = note.id;
+    marker.style.left = `${fraction(noteTs(note)) * 100}%`;
+    marker.title = `${formatMs(note.offset_ms)} · ${note.text.slice(0, 80)}`;
+    marker.setAttribute("aria-label", `Note at ${formatMs(note.offset_ms)}: ${note.text.slice(0, 80)}`);
+    marker.addEventListener("click", (event) => {
+      event.stopPropagation(); // not a click on the track at the mouse's position
+      seek(noteTs(note));
+    });
+    layer.append(marker);
+  }
+}
+
+async function addNote(text) {
+  const note = await sendJson(config.notesUrl, "POST", { offset_ms: recordingOffset(), text });
+  notes.list.push(note);
+  notes.list.sort((a, b) => a.offset_ms - b.offset_ms || a.id - b.id);
+  drawNotes();
+  return note;
+}
+
+async function deleteNote(note) {
+  try {
+    await sendJson(`${config.notesUrl}${note.id}/`, "DELETE");
+    notes.list = notes.list.filter((other) => other.id !== note.id);
+    drawNotes();
+    annotationError(null);
+  } catch (error) {
+    annotationError(`The note was not deleted: ${error.message}`);
+  }
+}
+
+function startNote() {
+  const text = $("note-text");
+  if (!text) return;
+  if (state.playing && state.replayer) {
+    state.replayer.pause();
+    setPlaying(false);
+  }
+  $("notes").open = true;
+  text.focus();
+}
+
+function drawTags() {
+  const list = $("tags");
+  list.replaceChildren();
+  for (const tag of notes.tags) {
+    const li = el("li", "tag");
+    const link = el("a", "tag-link", tag);
+    link.href = `${config.listUrl}?${new URLSearchParams({ tag })}`;
+    link.title = `Conversations tagged ${tag}`;
+    li.append(link);
+    if (config.canAnnotate) {
+      const remove = el("button", "tag-remove", "×");
+      remove.type = "button";
+      remove.setAttribute("aria-label", `Remove the tag ${tag}`);
+      remove.addEventListener("click", () => changeTags({ remove: tag }));
+      li.append(remove);
+    }
+    list.append(li);
+  }
+  if (!notes.tags.length) list.append(el("li", "muted no-tags", "No tags"));
+}
+
+// One change at a time, in the order they were asked: each answer is the whole list after it.
+let tagChanges = Promise.resolve(true);
+function changeTags(change) {
+  tagChanges = tagChanges.then(async () => {
+    try {
+      notes.tags = (await sendJson(config.tagsUrl, "POST", change)).tags;
+      drawTags();
+      annotationError(null);
+      return true;
+    } catch (error) {
+      annotationError(`Tags not changed: ${error.message}`);
+      return false;
+    }
+  });
+  return tagChanges;
+}
+
+function bindAnnotations() {
+  drawNotes();
+  drawTags();
+  $("note-form")?.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const text = $("note-text");
+    if (!text.value.trim()) return;
+    try {
+      await addNote(text.value);
+      text.value = "";
+      text.blur(); // back to the player: its keys work again
+      annotationError(null);
+    } catch (error) {
+      annotationError(`The note was not saved: ${error.message}`);
+    }
+  });
+  $("note-text")?.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey) {
+      event.preventDefault();
+      $("note-form").requestSubmit();
+    } else if (event.key === "Escape") event.target.blur();
+  });
+  $("tag-input")?.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") event.target.blur();
+  });
+  $("tag-form")?.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const input = $("tag-input");
+    const tag = input.value;
+    if (!tag.trim()) return;
+    input.value = ""; // ready for the next tag at once; given back if this one is refused
+    if (!(await changeTags({ add: tag })) && !input.value) input.value = tag;
+  });
+}
+
+// Links to a moment -------------------------------------------------------------------------
+//
+// `?t=83.5` opens the replay 83.5 s into the recording, as the page's clock shows it.
+
+function momentFromUrl() {
+  const t = Number.parseFloat(new URLSearchParams(location.search).get("t") ?? "");
+  return Number.isFinite(t) && t >= 0 ? t * 1000 : null;
+}
+
+function momentUrl() {
+  const seconds = Math.round(recordingOffset() / 100) / 10;
+  return `${location.origin}${location.pathname}?t=${seconds}`;
+}
+
+let copyTimer = null;
+async function copyMomentLink() {
+  const url = momentUrl();
+  const status = $("copy-status");
+  const fallback = $("copy-fallback");
+  try {
+    await navigator.clipboard.writeText(url);
+    fallback.hidden = true;
+    status.textContent = `Link to ${formatMs(recordingOffset())} copied`;
+  } catch {
+    // No clipboard (an insecure origin, a refusal): show the link, selected, to copy by hand.
+    fallback.value = url;
+    fallback.hidden = false;
+    fallback.select();
+    status.textContent = "Copy this link:";
+  }
+  status.dataset.url = url;
+  $("copy-link").classList.add("done");
+  clearTimeout(copyTimer);
+  copyTimer = setTimeout(() => {
+    status.textContent = "";
+    $("copy-link").classList.remove("done");
+  }, 4000);
+}
+
+// Keyboard shortcuts ------------------------------------------------------------------------
+//
+// Space and the arrows are handled with the other controls (bindControls); this table lists
+// every shortcut for the `?` overlay and handles the rest.
+
+const SHORTCUTS = [
+  { keys: ["Space"], does: "Play or pause" },
+  { keys: ["←", "→"], does: "Back or forward 5 seconds" },
+  { keys: ["n"], does: "Write a note at this moment", key: "n", run: startNote, when: () => config.canAnnotate },
+  { keys: ["l"], does: "Copy a link to this moment", key: "l", run: copyMomentLink },
+  { keys: ["f"], does: "Full screen", key: "f", run: () => $("fullscreen").click() },
+  { keys: ["Enter"], does: "On a message or note: go to its moment" },
+  { keys: ["?"], does: "Show these shortcuts", key: "?", run: toggleShortcuts },
+  { keys: ["Esc"], does: "Close these shortcuts" },
+];
+
+function drawShortcuts() {
+  const list = $("shortcut-list");
+  list.replaceChildren();
+  for (const shortcut of SHORTCUTS) {
+    if (shortcut.when && !shortcut.when()) continue;
+    const keys = el("dt");
+    shortcut.keys.forEach((key, i) => {
+      if (i) keys.append(" ");
+      keys.append(el("kbd", "", key));
+    });
+    list.append(keys, el("dd", "", shortcut.does));
+  }
+}
+
+function toggleShortcuts() {
+  const dialog = $("shortcuts");
+  if (dialog.open) dialog.close();
+  else dialog.showModal();
+}
+
+function onShortcutKey(event) {
+  if (event.ctrlKey || event.metaKey || event.altKey) return;
+  const dialog = $("shortcuts");
+  if (dialog.open) {
+    if (event.key === "?") toggleShortcuts();
+    // Nothing behind the overlay reacts while it is open; Esc closes it (the dialog's own).
+    if (event.key !== "Escape" && event.key !== "Tab") {
+      event.preventDefault();
+      event.stopPropagation();
+    }
+    return;
+  }
+  if (event.target.closest("input, select, textarea")) return;
+  const shortcut = SHORTCUTS.find((s) => s.key === event.key && (!s.when || s.when()));
+  if (!shortcut) return;
+  event.preventDefault();
+  event.stopPropagation();
+  shortcut.run();
+}
+
+function bindShortcuts() {
+  drawShortcuts();
+  // Captured, so that while the overlay is open the page's other keys stay still.
+  document.addEventListener("keydown", onShortcutKey, true);
+  $("shortcuts-open").addEventListener("click", toggleShortcuts);
+  $("shortcuts-close").addEventListener("click", () => $("shortcuts").close());
+  $("shortcuts").addEventListener("click", (event) => {
+    if (event.target === event.currentTarget) event.currentTarget.close(); // the backdrop
+  });
+  $("copy-link").addEventListener("click", copyMomentLink);
+}
+
 async function main() {
   bindControls();
+  bindAnnotations();
+  bindShortcuts();
   labelTimes();
   requestAnimationFrame(render);
   const index = await getJson(config.indexUrl);
@@ -588,8 +885,10 @@ async function main() {
   state.endMs = index.end_ms;
   drawSegments();
   drawMarkers();
+  const moment = momentFromUrl();
   if (state.batches.length) {
-    if (config.live) {
+    if (moment !== null) await startRun(Math.min(state.startMs + moment, state.endMs));
+    else if (config.live) {
       await startRun(state.endMs);
       enterLive();
     } else await startRun(state.startMs);
