@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from django.db import connection
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from conversations import clock
 from conversations.assets import rewrite_events
 from conversations.models import (
     Conversation,
+    ConversationView,
     Message,
     MessageEdit,
     Participant,
@@ -287,6 +288,9 @@ class ConversationFilters:
     has_recording: bool | None = None
     medium: str = ""
     participant: str = ""
+    has_messages: bool | None = None
+    # Narrowed to what the staff member reading the list has not replayed yet.
+    unwatched: bool = False
 
 
 def _search_words(q: str) -> list[str]:
@@ -323,9 +327,51 @@ def _conversation_search(queryset: QuerySet[Conversation], q: str) -> QuerySet[C
     return queryset.filter(Exists(messages) | Exists(people))
 
 
-def conversation_filter(filters: ConversationFilters) -> QuerySet[Conversation]:
-    """Conversations narrowed by the list page's filters, with participants prefetched."""
+# The customer is the participant who started the chat: the first to join. NULLs sort last
+# on both databases alike (SQLite would put them first, PostgreSQL last).
+_CUSTOMER_ORDER = (F("joined_dts").asc(nulls_last=True), F("id").asc())
+_MESSAGE_ORDER = (
+    F("message_epoch").asc(nulls_last=True),
+    F("message_dts").asc(nulls_last=True),
+    F("received_at").asc(),
+    F("id").asc(),
+)
+
+
+def _first_customer_message() -> Subquery:
+    """The body of the customer's first message with text, per conversation of the query."""
+    customer = Participant.objects.filter(conversation_id=OuterRef(OuterRef("pk"))).order_by(
+        *_CUSTOMER_ORDER
+    )
+    first = (
+        Message.objects.filter(conversation_id=OuterRef("pk"))
+        .exclude(author_arn="")
+        .exclude(body="")
+        .filter(author_arn=Subquery(customer.values("arn")[:1]))
+        .order_by(*_MESSAGE_ORDER)
+    )
+    return Subquery(first.values("body")[:1])
+
+
+def _watched_by(user) -> Exists:
+    return Exists(ConversationView.objects.filter(user=user, conversation_id=OuterRef("pk")))
+
+
+def conversation_filter(filters: ConversationFilters, *, user=None) -> QuerySet[Conversation]:
+    """Conversations narrowed by the list page's filters, with participants prefetched.
+
+    With `user`, each row says whether they have replayed it (`watched`), and `unwatched`
+    narrows to those they have not.
+    """
     queryset = Conversation.objects.all()
+    if filters.has_messages is True:
+        queryset = queryset.filter(message_total__gt=0)
+    elif filters.has_messages is False:
+        queryset = queryset.filter(message_total=0)
+    if user is not None:
+        queryset = queryset.annotate(watched=_watched_by(user))
+        if filters.unwatched:
+            queryset = queryset.filter(watched=False)
     if filters.start_from:
         queryset = queryset.filter(first_seen_at__date__gte=filters.start_from)
     if filters.start_to:
@@ -351,6 +397,7 @@ def conversation_filter(filters: ConversationFilters) -> QuerySet[Conversation]:
     return queryset.annotate(
         latest_body=Subquery(last.values("body")[:1]),
         latest_author=Subquery(last.values("author_name")[:1]),
+        first_customer_message=_first_customer_message(),
     ).prefetch_related("participants")
 
 
@@ -437,7 +484,7 @@ def event_item(event: TimelineEvent, *, offset_ms: int) -> dict:
 
 def customer_arn(conversation: Conversation) -> str:
     """The arn of the participant who started the chat (the first to join)."""
-    first = conversation.participants.order_by("joined_dts", "id").first()
+    first = conversation.participants.order_by(*_CUSTOMER_ORDER).first()
     return first.arn if first else ""
 
 
