@@ -2,7 +2,7 @@
 
 import json
 from datetime import date
-from urllib.parse import urlencode, urljoin
+from urllib.parse import urlencode, urljoin, urlsplit
 
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
@@ -73,6 +73,14 @@ def format_ms(ms: int | None) -> str:
     return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
 
 
+def page_label(href: str) -> str:
+    """A recorded page's address as a list shows it: host and path, without the scheme."""
+    parts = urlsplit(href)
+    if not parts.netloc:
+        return href
+    return parts.netloc + (parts.path if parts.path != "/" else "") + ("?…" if parts.query else "")
+
+
 def _recording_ms(conversation) -> int | None:
     if conversation.recording_start_ms is None or conversation.recording_end_ms is None:
         return None
@@ -103,6 +111,7 @@ def conversation_list_page(
             "participants": list(conversation.participants.all()),
             "duration": format_ms(_duration_ms(conversation)),
             "recording": format_ms(_recording_ms(conversation)),
+            "page": page_label(conversation.first_href),
         }
         for conversation in page.items
     ]

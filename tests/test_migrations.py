@@ -48,3 +48,29 @@ def test_payloads_stored_as_json_columns_read_the_same_once_compressed():
         assert back.get_model("conversations", "TimelineEvent").objects.get().envelope == ENVELOPE
     finally:
         migrate_to_latest()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_list_page_migration_finds_first_pages_in_packs_and_past_views_in_the_audit_log(
+    packed_conversation, staff_user
+):
+    from conversations.audit import audit_record
+    from conversations.models import AuditLog, Conversation, ConversationView
+
+    conversation = packed_conversation(pages=2)
+    unwatched = packed_conversation(pages=2, site="other.example")
+    audit_record(user=staff_user, action=AuditLog.Action.VIEW, conversation=conversation)
+    audit_record(user=staff_user, action=AuditLog.Action.VIEW, conversation=conversation)
+    audit_record(user=None, action=AuditLog.Action.VIEW, conversation=unwatched)
+    try:
+        migrate(("conversations", "0013_storage_compaction"))
+        migrate(("conversations", "0014_list_page"))
+        assert dict(Conversation.objects.values_list("uuid", "first_href")) == {
+            conversation.uuid: "https://shop.example/p0",
+            unwatched.uuid: "https://other.example/p0",
+        }
+        view = ConversationView.objects.get()
+        assert (view.user, view.conversation_id) == (staff_user, conversation.pk)
+        assert view.first_viewed_at < view.last_viewed_at
+    finally:
+        migrate_to_latest()
