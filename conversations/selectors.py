@@ -128,12 +128,23 @@ def conversation_summary_dict(conversation: Conversation) -> dict:
         "message_count": conversation.message_total,
         "scrubbed_count": conversation.scrubbed_total,
         "first_seen_dts": _iso(conversation.first_seen_at),
+        "first_page_href": conversation.first_href or None,
         "recording": {
             "batches": conversation.rrweb_batch_total,
             "events": conversation.rrweb_event_total,
             "start_ms": conversation.recording_start_ms,
             "end_ms": conversation.recording_end_ms,
         },
+    }
+
+
+def conversation_row_dict(conversation: Conversation) -> dict:
+    """A row of conversation_filter(…, user=…): the summary, the customer's first message and
+    when the user last replayed it."""
+    return {
+        **conversation_summary_dict(conversation),
+        "first_customer_message_body": conversation.first_customer_message,
+        "watched_dts": _iso(conversation.watched_at),
     }
 
 
