@@ -255,3 +255,16 @@ def test_saving_and_deleting_need_a_post_with_a_csrf_token(staff_user):
     assert client.get(reverse("conversations:filter-save")).status_code == 405
     assert save(client, "Mine", "status=open").status_code == 403
     assert not SavedFilter.objects.exists()
+
+
+def test_a_watched_conversation_and_a_user_with_saved_filters_can_still_be_deleted(
+    staff_client, staff_user
+):
+    uuid = chat()
+    staff_client.get(f"/conversations/{uuid}/")
+    save(staff_client, "Mine", "status=open")
+    conversation_delete(conversation=Conversation.objects.get(uuid=uuid))
+    assert not ConversationView.objects.exists()
+    staff_client.get(f"/conversations/{chat()}/")
+    staff_user.delete()
+    assert not ConversationView.objects.exists() and not SavedFilter.objects.exists()
