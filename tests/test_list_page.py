@@ -268,3 +268,12 @@ def test_a_watched_conversation_and_a_user_with_saved_filters_can_still_be_delet
     staff_client.get(f"/conversations/{chat()}/")
     staff_user.delete()
     assert not ConversationView.objects.exists() and not SavedFilter.objects.exists()
+
+
+def test_a_filter_too_long_to_keep_is_refused_and_a_name_is_shown_as_text(staff_client):
+    response = save(staff_client, "Long", "q=" + "x" * 2_100)
+    assert response.status_code == 400
+    assert "These filters are too long to save." in response.content.decode()
+    save(staff_client, "<b>mine</b>", "status=open")
+    page = staff_client.get("/").content.decode()
+    assert "&lt;b&gt;mine&lt;/b&gt;" in page and "<b>mine</b>" not in page
