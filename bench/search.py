@@ -25,9 +25,9 @@ def fill(cursor) -> None:
     cursor.execute(
         """INSERT INTO conversations_conversation (uuid, arn, merchant_id, medium, closed,
              last_message_body, last_participant_arn, last_participant_name, summary_rank,
-             message_total, event_total, rrweb_batch_total, rrweb_event_total, first_seen_at,
-             updated_at, legal_hold, tags)
-           SELECT 'c' || g, '', '', 'websocket', false, '', '', '', '', 3, 0, 0, 0,
+             message_total, event_total, rrweb_batch_total, rrweb_event_total, scrubbed_total,
+             first_seen_at, updated_at, legal_hold, tags)
+           SELECT 'c' || g, '', '', 'websocket', false, '', '', '', '', 3, 0, 0, 0, 0,
              now() - g * interval '1 minute', now(), false, ''
            FROM generate_series(1, 100000) g"""
     )

@@ -2,6 +2,7 @@
 
 import json
 from collections.abc import Iterator
+from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.http import require_GET
@@ -10,6 +11,7 @@ from conversations import permissions, selectors
 from conversations.audit import audit_request
 from conversations.models import AuditLog
 from conversations.permissions import api_permission_required
+from conversations.views import filters_from_query
 
 
 @require_GET
@@ -19,15 +21,21 @@ def api_conversation_list(request: HttpRequest) -> JsonResponse:
         limit = max(1, min(int(request.GET.get("limit", 50)), 200))
     except ValueError:
         return JsonResponse({"error": "limit must be an integer"}, status=400)
-    page = selectors.conversation_page(cursor=request.GET.get("cursor", ""), limit=limit)
+    # The list page's filters, by the same names (`q`, `status`, `messages`, `unwatched`, …).
+    filtered = selectors.conversation_filter(filters_from_query(request.GET), user=request.user)
+    page = selectors.conversation_page(
+        queryset=filtered.prefetch_related(None),  # rows carry no participants
+        cursor=request.GET.get("cursor", ""),
+        limit=limit,
+    )
     next_url = None
     if page.next_cursor:
-        next_url = request.build_absolute_uri(
-            f"{request.path}?cursor={page.next_cursor}&limit={limit}"
-        )
+        kept = {k: v for k, v in request.GET.items() if k not in ("cursor", "limit") and v}
+        query = urlencode({**kept, "cursor": page.next_cursor, "limit": limit})
+        next_url = request.build_absolute_uri(f"{request.path}?{query}")
     return JsonResponse(
         {
-            "results": [selectors.conversation_summary_dict(c) for c in page.items],
+            "results": [selectors.conversation_row_dict(c) for c in page.items],
             "next": next_url,
         }
     )

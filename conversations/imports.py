@@ -273,7 +273,10 @@ def _restore_head(head: dict[str, Any], *, trust: bool) -> Conversation:
     return conversation
 
 
-def _restore_batch(ctx: ingest.Context, conversation: Conversation, data: Any, where: str) -> None:
+def _restore_batch(
+    ctx: ingest.Context, conversation: Conversation, data: Any, where: str
+) -> tuple[int, str]:
+    """Store one batch of the archive; return its event_index and page."""
     meta = _fields(RRWebBatch, data, storage.BATCH_FIELDS, where)
     if not isinstance(data.get("events"), list):
         raise ArchiveError(f"{where}.events must be a list of rrweb events")
@@ -296,6 +299,7 @@ def _restore_batch(ctx: ingest.Context, conversation: Conversation, data: Any, w
     RRWebBatch.objects.filter(conversation=conversation, event_index=meta["event_index"]).update(
         segment=meta["segment"], raw_size=meta["raw_size"]
     )
+    return meta["event_index"], meta["href"] or ""
 
 
 def _opened(stream: BinaryIO) -> BinaryIO:
@@ -340,8 +344,15 @@ def archive_import_stream(
         with transaction.atomic():
             conversation = _restore_head(head, trust=trust)
             ctx = ingest.Context(source=None)
+            first_page: tuple[int, str] | None = None
             for i, data in enumerate(reader.items("archive.batches")):
-                _restore_batch(ctx, conversation, data, f"batches[{i}]")
+                event_index, href = _restore_batch(ctx, conversation, data, f"batches[{i}]")
+                if href and (first_page is None or event_index < first_page[0]):
+                    first_page = (event_index, href)
+            if first_page is not None:  # derived, as ingest derives it, not an archive field
+                Conversation.objects.filter(pk=conversation.pk).update(
+                    first_href_index=first_page[0], first_href=first_page[1]
+                )
             for _ in keys:  # what follows the batches: read to check it, not stored
                 reader.value()
     except ArchiveError as exc:

@@ -97,6 +97,10 @@ class Conversation(models.Model):
     )
     recording_start_ms = models.BigIntegerField(null=True, blank=True)
     recording_end_ms = models.BigIntegerField(null=True, blank=True)
+    # The page the customer was on: the href of the lowest-numbered batch that has one, kept
+    # as batches arrive (in any order), since packed batches leave no row to query.
+    first_href = models.TextField(blank=True, default="", db_default="")
+    first_href_index = models.BigIntegerField(null=True, blank=True, editable=False)
     first_seen_at = models.DateTimeField(default=now, db_index=True)
     updated_at = models.DateTimeField(default=now)
     legal_hold = models.BooleanField(
@@ -584,3 +588,44 @@ class AssetSource(models.Model):
 
     def __str__(self) -> str:
         return self.url[:100]
+
+
+class SavedFilter(models.Model):
+    """A staff member's named set of list filters: the list page's query string."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_filters"
+    )
+    name = models.CharField(max_length=100)
+    query = models.CharField(max_length=2000, blank=True)
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "name"], name="saved_filter_unique_name")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}: ?{self.query}"
+
+
+class ConversationView(models.Model):
+    """That a staff member opened a conversation's replay page: when first and last."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="views")
+    first_viewed_at = models.DateTimeField(default=now)
+    last_viewed_at = models.DateTimeField(default=now)
+
+    class Meta:
+        ordering = ["-last_viewed_at", "-id"]
+        constraints = [
+            # Also the index the list's "watched" lookups take, user first.
+            models.UniqueConstraint(
+                fields=["user", "conversation"], name="conversation_view_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} watched {self.conversation_id}"

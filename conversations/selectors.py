@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from django.db import connection
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from conversations import clock
 from conversations.assets import rewrite_events
 from conversations.models import (
     Conversation,
     ConversationNote,
+    ConversationView,
     Message,
     MessageEdit,
     Participant,
@@ -130,12 +131,23 @@ def conversation_summary_dict(conversation: Conversation) -> dict:
         "message_count": conversation.message_total,
         "scrubbed_count": conversation.scrubbed_total,
         "first_seen_dts": _iso(conversation.first_seen_at),
+        "first_page_href": conversation.first_href or None,
         "recording": {
             "batches": conversation.rrweb_batch_total,
             "events": conversation.rrweb_event_total,
             "start_ms": conversation.recording_start_ms,
             "end_ms": conversation.recording_end_ms,
         },
+    }
+
+
+def conversation_row_dict(conversation: Conversation) -> dict:
+    """A row of conversation_filter(…, user=…): the summary, the customer's first message and
+    when the user last replayed it."""
+    return {
+        **conversation_summary_dict(conversation),
+        "first_customer_message_body": conversation.first_customer_message,
+        "watched_dts": _iso(conversation.watched_at),
     }
 
 
@@ -295,6 +307,9 @@ class ConversationFilters:
     medium: str = ""
     participant: str = ""
     tag: str = ""
+    has_messages: bool | None = None
+    # Narrowed to what the staff member reading the list has not replayed yet.
+    unwatched: bool = False
 
 
 def _search_words(q: str) -> list[str]:
@@ -344,9 +359,54 @@ def _tagged(queryset: QuerySet[Conversation], tag: str) -> QuerySet[Conversation
     return queryset.filter(tags__iregex=rf"(^|,)\s*{re.escape(tag)}\s*(,|$)")
 
 
-def conversation_filter(filters: ConversationFilters) -> QuerySet[Conversation]:
-    """Conversations narrowed by the list page's filters, with participants prefetched."""
+# The customer is the participant who started the chat: the first to join. NULLs sort last
+# on both databases alike (SQLite would put them first, PostgreSQL last).
+_CUSTOMER_ORDER = (F("joined_dts").asc(nulls_last=True), F("id").asc())
+_MESSAGE_ORDER = (
+    F("message_epoch").asc(nulls_last=True),
+    F("message_dts").asc(nulls_last=True),
+    F("received_at").asc(),
+    F("id").asc(),
+)
+
+
+def _first_customer_message() -> Subquery:
+    """The body of the customer's first message with text, per conversation of the query."""
+    customer = Participant.objects.filter(conversation_id=OuterRef(OuterRef("pk"))).order_by(
+        *_CUSTOMER_ORDER
+    )
+    first = (
+        Message.objects.filter(conversation_id=OuterRef("pk"))
+        .exclude(author_arn="")
+        .exclude(body="")
+        .filter(author_arn=Subquery(customer.values("arn")[:1]))
+        .order_by(*_MESSAGE_ORDER)
+    )
+    return Subquery(first.values("body")[:1])
+
+
+def _last_viewed_by(user) -> Subquery:
+    # A scalar subquery, not Exists: PostgreSQL would hash all of the user's views (tens of
+    # thousands for a busy reviewer) to mark 50 rows; this is one index probe a row.
+    views = ConversationView.objects.filter(user=user, conversation_id=OuterRef("pk"))
+    return Subquery(views.values("last_viewed_at")[:1])
+
+
+def conversation_filter(filters: ConversationFilters, *, user=None) -> QuerySet[Conversation]:
+    """Conversations narrowed by the list page's filters, with participants prefetched.
+
+    With `user`, each row says when they last replayed it (`watched_at`, None if never), and
+    `unwatched` narrows to those they have not.
+    """
     queryset = Conversation.objects.all()
+    if filters.has_messages is True:
+        queryset = queryset.filter(message_total__gt=0)
+    elif filters.has_messages is False:
+        queryset = queryset.filter(message_total=0)
+    if user is not None:
+        queryset = queryset.annotate(watched_at=_last_viewed_by(user))
+        if filters.unwatched:
+            queryset = queryset.filter(watched_at__isnull=True)
     if filters.start_from:
         queryset = queryset.filter(first_seen_at__date__gte=filters.start_from)
     if filters.start_to:
@@ -374,6 +434,7 @@ def conversation_filter(filters: ConversationFilters) -> QuerySet[Conversation]:
     return queryset.annotate(
         latest_body=Subquery(last.values("body")[:1]),
         latest_author=Subquery(last.values("author_name")[:1]),
+        first_customer_message=_first_customer_message(),
     ).prefetch_related("participants")
 
 
@@ -479,7 +540,7 @@ def event_item(event: TimelineEvent, *, offset_ms: int) -> dict:
 
 def customer_arn(conversation: Conversation) -> str:
     """The arn of the participant who started the chat (the first to join)."""
-    first = conversation.participants.order_by("joined_dts", "id").first()
+    first = conversation.participants.order_by(*_CUSTOMER_ORDER).first()
     return first.arn if first else ""
 
 

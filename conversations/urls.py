@@ -6,6 +6,8 @@ app_name = "conversations"
 
 urlpatterns = [
     path("", views.conversation_list, name="list"),
+    path("filters/", views.saved_filter_save, name="filter-save"),
+    path("filters/<int:pk>/delete/", views.saved_filter_delete, name="filter-delete"),
     path("conversations/<conversation:uuid>/", views.conversation_replay, name="replay"),
     path(
         "conversations/<conversation:uuid>/recording/index.json",

@@ -2,16 +2,16 @@
 
 import json
 from datetime import date
-from urllib.parse import urlencode, urljoin
+from urllib.parse import urlencode, urljoin, urlsplit
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.middleware.csrf import get_token
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.text import compress_string
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
-from conversations import assets, permissions, selectors
+from conversations import assets, permissions, selectors, staff
 from conversations.audit import audit_request
 from conversations.live import live_path
 from conversations.models import AuditLog
@@ -52,6 +52,8 @@ def filters_from_query(query: dict) -> selectors.ConversationFilters:
         medium=query.get("medium", "").strip()[:20],
         participant=query.get("participant", "").strip()[:100],
         tag=" ".join(query.get("tag", "").split()).lower()[:40],
+        has_messages=_choice(query.get("messages", ""), "1", "0"),
+        unwatched=query.get("unwatched", "") == "1",
     )
 
 
@@ -73,6 +75,14 @@ def format_ms(ms: int | None) -> str:
     return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
 
 
+def page_label(href: str) -> str:
+    """A recorded page's address as a list shows it: host and path, without the scheme."""
+    parts = urlsplit(href)
+    if not parts.netloc:
+        return href
+    return parts.netloc + (parts.path if parts.path != "/" else "") + ("?…" if parts.query else "")
+
+
 def _recording_ms(conversation) -> int | None:
     if conversation.recording_start_ms is None or conversation.recording_end_ms is None:
         return None
@@ -82,19 +92,28 @@ def _recording_ms(conversation) -> int | None:
 @require_GET
 @staff_required
 def conversation_list(request: HttpRequest) -> HttpResponse:
-    filters = filters_from_query(request.GET)
+    return conversation_list_page(request, request.GET)
+
+
+def conversation_list_page(
+    request: HttpRequest, params: QueryDict, *, save_error: str = "", status: int = 200
+) -> HttpResponse:
+    """The list for `params` (the page's URL, or what a refused save posted)."""
+    filters = filters_from_query(params)
     page = selectors.conversation_page(
-        queryset=selectors.conversation_filter(filters),
-        cursor=request.GET.get("cursor", ""),
+        queryset=selectors.conversation_filter(filters, user=request.user),
+        cursor=params.get("cursor", ""),
         limit=PAGE_SIZE,
     )
-    kept = {k: v for k, v in request.GET.items() if k != "cursor" and v}
+    kept = {k: v for k, v in params.items() if k != "cursor" and v}
+    current_query = staff.filter_query(params)
     rows = [
         {
             "conversation": conversation,
             "participants": list(conversation.participants.all()),
             "duration": format_ms(_duration_ms(conversation)),
             "recording": format_ms(_recording_ms(conversation)),
+            "page": page_label(conversation.first_href),
         }
         for conversation in page.items
     ]
@@ -104,15 +123,44 @@ def conversation_list(request: HttpRequest) -> HttpResponse:
         {
             "rows": rows,
             "filters": filters,
-            "query": request.GET,
+            "query": params,
             "media": selectors.conversation_media(),
             "filtered": bool(kept),
             "next_url": f"?{urlencode({**kept, 'cursor': page.next_cursor})}"
             if page.next_cursor
             else None,
-            "first_url": f"?{urlencode(kept)}" if request.GET.get("cursor") else None,
+            "first_url": f"?{urlencode(kept)}" if params.get("cursor") else None,
+            "saved_filters": staff.saved_filter_list(user=request.user),
+            "current_query": current_query,
+            "save_error": save_error,
         },
+        status=status,
     )
+
+
+def _list_url(query: str) -> str:
+    return f"{reverse('conversations:list')}?{query}" if query else reverse("conversations:list")
+
+
+@require_POST
+@staff_required
+def saved_filter_save(request: HttpRequest) -> HttpResponse:
+    """Save the list's current filters (posted as `query`) under `name`, then show them."""
+    query = staff.filter_query(QueryDict(request.POST.get("query", "")))
+    try:
+        staff.saved_filter_create(user=request.user, name=request.POST.get("name", ""), query=query)
+    except staff.SavedFilterError as error:
+        return conversation_list_page(request, QueryDict(query), save_error=str(error), status=400)
+    return redirect(_list_url(query))
+
+
+@require_POST
+@staff_required
+def saved_filter_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    """Delete one of the user's saved filters, then show the list as it was."""
+    if not staff.saved_filter_delete(user=request.user, pk=pk):
+        raise Http404("No such saved filter.")
+    return redirect(_list_url(staff.filter_query(QueryDict(request.POST.get("query", "")))))
 
 
 def _export_links(request: HttpRequest, uuid: str) -> list[tuple[str, str]]:
@@ -147,6 +195,7 @@ def conversation_replay(request: HttpRequest, uuid: str) -> HttpResponse:
         raise Http404("No such conversation.")
     conversation, offset_ms, items = data.conversation, data.offset_ms, data.items
     audit_request(request, AuditLog.Action.VIEW, conversation, "replay page")
+    staff.conversation_view_record(user=request.user, conversation=conversation)
     config = {
         "uuid": conversation.uuid,
         "indexUrl": reverse("conversations:recording-index", kwargs={"uuid": uuid}),

@@ -87,3 +87,26 @@ def test_recording_returns_every_event_in_order_with_segments(exporter_client):
         (2, "https://shop.example/cart", len(page_two)),
     ]
     assert [b["event_index"] for b in body["batches"]] == [0, 1, 2]
+
+
+def test_list_takes_the_list_pages_filters_and_keeps_them_in_its_next_link(staff_client):
+    uuids = []
+    for n in range(3):
+        uuid = f.new_uuid()
+        customer = f.participant("Ada Shopper")
+        apply(f.new_conversation(uuid, participants=[customer]), f.message(uuid, f"Hello {n}"))
+        uuids.append(uuid)
+    apply(f.new_conversation(f.new_uuid()))  # without messages
+    staff_client.get(f"/conversations/{uuids[0]}/")
+
+    first = staff_client.get("/api/conversations/?limit=1&messages=1&unwatched=1").json()
+    assert [c["conversation_uuid"] for c in first["results"]] == [uuids[2]]
+    assert first["results"][0]["first_customer_message_body"] == "Hello 2"
+    assert first["results"][0]["watched_dts"] is None
+    second = staff_client.get(first["next"]).json()
+    assert [c["conversation_uuid"] for c in second["results"]] == [uuids[1]]
+    assert second["next"] is None
+
+    everything = staff_client.get("/api/conversations/").json()["results"]
+    assert len(everything) == 4
+    assert next(c for c in everything if c["conversation_uuid"] == uuids[0])["watched_dts"]

@@ -1,6 +1,5 @@
 """Import: archives and zips of them, idempotent, broken archives refused with the reason."""
 
-import hashlib
 import io
 import json
 import os
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
+from bench.import_memory import IMPORT_AND_MEASURE, write_big_archive
 from conversations import exports
 from conversations.imports import (
     CREATED,
@@ -188,63 +188,6 @@ def test_the_stream_reader_says_where_json_is_broken(text, reason):
             reader.value()
 
 
-def batch_bytes(meta: dict, events: list) -> bytes:
-    """A batch as the exporter spells it: sorted fields, then the events as recorded."""
-    fields = exports.json_bytes({k: v for k, v in meta.items() if k != "events"})
-    return fields[:-1] + b',"events":' + exports.json_bytes(events, sort_keys=False) + b"}"
-
-
-def write_big_archive(path, template: bytes, *, megabytes: int) -> str:
-    """A zip holding one archive of about `megabytes` MB: `template`'s, with many more batches."""
-    archive = json.loads(template)
-    uuid = archive["conversation"]["uuid"]
-    head = {k: v for k, v in archive.items() if k != "batches"}
-    batches = archive["batches"]
-    last = batches[-1]
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as bundle:
-        with bundle.open("big.json", "w", force_zip64=True) as out:
-            out.write(exports.json_bytes(head)[:-1] + b',"batches":[')
-            out.write(b",".join(batch_bytes(b, b["events"]) for b in batches))
-            for n in range(megabytes):
-                start = last["last_ts"] + 1000 * (n + 1)
-                events = [
-                    {
-                        "type": 3,
-                        "data": {"source": 5, "text": f"{n}-{i}-" + "x" * 20_000, "id": 4},
-                        "timestamp": start + i,
-                    }
-                    for i in range(50)
-                ]
-                text = exports.json_bytes(events, sort_keys=False)
-                digest = hashlib.sha256(text).hexdigest()
-                meta = {
-                    **{key: last[key] for key in ("kind", "segment", "href", "received_at")},
-                    "event_index": last["event_index"] + 1 + n,
-                    "kind": "events",
-                    "first_ts": start,
-                    "last_ts": start + 49,
-                    "event_count": 50,
-                    "full_snapshots": 0,
-                    "raw_size": len(text),
-                    "sha256": digest,
-                    "events_sha256": digest,
-                }
-                out.write(b"," + batch_bytes(meta, events))
-            out.write(b"]}")
-    return uuid
-
-
-IMPORT_AND_MEASURE = """
-import os, resource, sys
-import django
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "replay.settings")
-django.setup()
-from django.core.management import call_command
-call_command("import_conversations", sys.argv[1])
-print("max_rss_kib", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-"""
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_200_mb_archive_is_imported_in_bounded_memory(tmp_path):
     from tests.conftest import database_url_for_subprocess
@@ -272,7 +215,7 @@ def test_a_200_mb_archive_is_imported_in_bounded_memory(tmp_path):
         imported = Conversation.objects.get()
         stored.append(RRWebBatch.objects.filter(conversation=imported).count())
         conversation_delete(conversation=imported)
-        return int(done.stdout.split("max_rss_kib")[1]) / 1024
+        return int(done.stdout.split("VmHWM")[1]) / 1024
 
     stored: list[int] = []
 

@@ -4,8 +4,6 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from conversations.models import Conversation, Message, TimelineEvent
-
 BEFORE = ("conversations", "0012_journal_sha256")
 AFTER = ("conversations", "0013_storage_compaction")
 
@@ -18,6 +16,11 @@ def migrate(target: tuple[str, str]):
     executor = MigrationExecutor(connection)
     executor.migrate([target])
     return executor.loader.project_state([target]).apps
+
+
+def migrate_to_latest() -> None:
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
 
 
 @pytest.mark.django_db(transaction=True)
@@ -33,10 +36,10 @@ def test_payloads_stored_as_json_columns_read_the_same_once_compressed():
         conversation_id=conversation.pk, event_type="x", envelope=ENVELOPE, envelope_sha256="s"
     )
     try:
-        migrate(AFTER)
-        assert Conversation.objects.get().summary == SUMMARY
-        assert Message.objects.get().original == ORIGINAL
-        assert TimelineEvent.objects.get().envelope == ENVELOPE
+        new = migrate(AFTER)
+        assert new.get_model("conversations", "Conversation").objects.get().summary == SUMMARY
+        assert new.get_model("conversations", "Message").objects.get().original == ORIGINAL
+        assert new.get_model("conversations", "TimelineEvent").objects.get().envelope == ENVELOPE
         with connection.cursor() as cursor:
             cursor.execute("SELECT envelope FROM conversations_timelineevent")
             assert bytes(cursor.fetchone()[0]).startswith(b"\x01")
@@ -44,4 +47,30 @@ def test_payloads_stored_as_json_columns_read_the_same_once_compressed():
         back = migrate(BEFORE)  # and back: JSON columns again
         assert back.get_model("conversations", "TimelineEvent").objects.get().envelope == ENVELOPE
     finally:
-        migrate(AFTER)
+        migrate_to_latest()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_list_page_migration_finds_first_pages_in_packs_and_past_views_in_the_audit_log(
+    packed_conversation, staff_user
+):
+    from conversations.audit import audit_record
+    from conversations.models import AuditLog, Conversation, ConversationView
+
+    conversation = packed_conversation(pages=2)
+    unwatched = packed_conversation(pages=2, site="other.example")
+    audit_record(user=staff_user, action=AuditLog.Action.VIEW, conversation=conversation)
+    audit_record(user=staff_user, action=AuditLog.Action.VIEW, conversation=conversation)
+    audit_record(user=None, action=AuditLog.Action.VIEW, conversation=unwatched)
+    try:
+        migrate(("conversations", "0013_storage_compaction"))
+        migrate(("conversations", "0014_list_page"))
+        assert dict(Conversation.objects.values_list("uuid", "first_href")) == {
+            conversation.uuid: "https://shop.example/p0",
+            unwatched.uuid: "https://other.example/p0",
+        }
+        view = ConversationView.objects.get()
+        assert (view.user, view.conversation_id) == (staff_user, conversation.pk)
+        assert view.first_viewed_at < view.last_viewed_at
+    finally:
+        migrate_to_latest()

@@ -19,7 +19,7 @@ from conversations.ingest.items import (
     conflict,
     sha256_text,
 )
-from conversations.ingest.sql import bump, extend, insert_many, table
+from conversations.ingest.sql import bump, extend, first_page, insert_many, table
 from conversations.models import Conversation, RecordingPack, RejectedFrame, RRWebBatch
 from conversations.protocol import ConversationEventRRWeb
 from conversations.scrub import may_hold_card, scrub_events
@@ -149,6 +149,7 @@ def batch_store(
     if decoded.scrubbed:
         bump(ctx, conversation, "scrubbed_total", decoded.scrubbed)
     extend(ctx, conversation, decoded.first_ts, decoded.last_ts)
+    first_page(ctx, conversation, event_index, decoded.href or "")
     ctx.notifications.append((conversation.uuid, {"kind": "rrweb", "id": batch.pk}))
     return Status.STORED
 
@@ -433,6 +434,7 @@ def _rrweb_bulk_apply(items: list[Item], ctx: Context) -> dict[int, Outcome]:
             if decoded.scrubbed:
                 bump(ctx, conversation, "scrubbed_total", decoded.scrubbed)
             extend(ctx, conversation, decoded.first_ts, decoded.last_ts)
+            first_page(ctx, conversation, candidate.event_index, decoded.href or "")
         if not rows:
             continue
         try:

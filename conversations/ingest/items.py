@@ -56,7 +56,7 @@ class Context:
 
     source: IngestKey | None
     conversations: dict[str, Conversation] = field(default_factory=dict)
-    deltas: dict[int, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
+    deltas: dict[int, dict[str, int | tuple]] = field(default_factory=lambda: defaultdict(dict))
     notifications: list[tuple[str, dict]] = field(default_factory=list)
     # Batches the bulk path joined from parts: (conversation, event indexes).
     joined: list[tuple[object, list[int]]] = field(default_factory=list)

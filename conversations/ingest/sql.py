@@ -99,6 +99,13 @@ def extend(ctx: Context, conversation: Conversation, first_ts: int, last_ts: int
     deltas["end"] = max(deltas.get("end", last_ts), last_ts)
 
 
+def first_page(ctx: Context, conversation: Conversation, event_index: int, href: str) -> None:
+    """Offer a batch's page as the conversation's first (the list shows it)."""
+    deltas = ctx.deltas[conversation.pk]
+    if href and ("page" not in deltas or event_index < deltas["page"][0]):
+        deltas["page"] = (event_index, href)
+
+
 def counters_write(ctx: Context) -> None:
     """Add up each conversation's counters in one UPDATE each."""
     now = connection.ops.adapt_datetimefield_value(timezone.now())
@@ -118,6 +125,14 @@ def counters_write(ctx: Context) -> None:
                     "OR recording_end_ms < %s THEN %s ELSE recording_end_ms END"
                 )
                 params += [amount, amount]
+            elif name == "page":
+                # Batches come in any order: the page of the lowest event_index wins.
+                earlier = "first_href_index IS NULL OR first_href_index > %s"
+                sets.append(f"first_href = CASE WHEN {earlier} THEN %s ELSE first_href END")
+                sets.append(
+                    f"first_href_index = CASE WHEN {earlier} THEN %s ELSE first_href_index END"
+                )
+                params += [amount[0], amount[1], amount[0], amount[0]]
             else:
                 column = connection.ops.quote_name(name)
                 sets.append(f"{column} = {column} + %s")
