@@ -548,7 +548,12 @@ def _console_error(position: int, ts: int, payload: dict) -> PageError | None:
             value = arg
         words.append(value if isinstance(value, str) else arg)
     message = " ".join(words).strip() or "(no message)"
-    return PageError(position, ts, CONSOLE, level, message[:MAX_MESSAGE_CHARS])
+    return PageError(position, ts, CONSOLE, level, _text(message, MAX_MESSAGE_CHARS))
+
+
+def _text(value: str, limit: int) -> str:
+    """Cut to `limit` characters; U+0000, which PostgreSQL's text refuses, becomes U+FFFD."""
+    return value[:limit].replace("\x00", "\ufffd")
 
 
 def _int_or_none(value: object) -> int | None:
@@ -564,16 +569,16 @@ def _network_error(position: int, ts: int, payload: dict) -> PageError | None:
     url = payload.get("url") if isinstance(payload.get("url"), str) else ""
     method = payload.get("method") if isinstance(payload.get("method"), str) else ""
     error = payload.get("error") if isinstance(payload.get("error"), str) else ""
-    method = (method or "GET").upper()[:16]
+    method = (method or "GET").upper()
     outcome = str(status) if status else error or "failed"
     return PageError(
         position,
         ts,
         NETWORK,
         "error",
-        f"{method} {url} {outcome}"[:MAX_MESSAGE_CHARS],
-        url=url[:MAX_URL_CHARS],
-        method=method,
+        _text(f"{method} {url} {outcome}", MAX_MESSAGE_CHARS),
+        url=_text(url, MAX_URL_CHARS),
+        method=_text(method, 16),
         status=status or None,
         duration_ms=_int_or_none(payload.get("duration")),
     )
