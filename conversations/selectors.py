@@ -15,6 +15,7 @@ from conversations.models import (
     Conversation,
     Message,
     MessageEdit,
+    PageError,
     Participant,
     RecordingPack,
     RRWebBatch,
@@ -287,6 +288,7 @@ class ConversationFilters:
     has_recording: bool | None = None
     medium: str = ""
     participant: str = ""
+    had_errors: bool = False  # console errors or failed requests in the recording
 
 
 def _search_words(q: str) -> list[str]:
@@ -338,6 +340,8 @@ def conversation_filter(filters: ConversationFilters) -> QuerySet[Conversation]:
         queryset = queryset.filter(rrweb_batch_total=0)
     if filters.medium:
         queryset = queryset.filter(medium=filters.medium)
+    if filters.had_errors:
+        queryset = queryset.filter(Q(console_error_total__gt=0) | Q(network_error_total__gt=0))
     if filters.participant:
         people = Participant.objects.filter(
             Q(name__icontains=filters.participant) | Q(email__icontains=filters.participant),
@@ -608,4 +612,17 @@ def live_catch_up(*, conversation_uuid: str, after_event_index: int | None) -> d
         offset_ms=offset_ms,
         batches=[_live_batch(b, events_json) for b, events_json in events_json_each(missed)],
         items=transcript_items(conversation, offset_ms=offset_ms),
+    )
+
+
+# What the replay page lists at most; the counters on Conversation say how many there are.
+PAGE_ERRORS_LISTED = 500
+
+
+def page_error_list(conversation: Conversation, *, limit: int = PAGE_ERRORS_LISTED) -> list[dict]:
+    """The console entries and failed requests of a recording, in time order (ts: its clock)."""
+    return list(
+        PageError.objects.filter(conversation=conversation)
+        .order_by("ts", "event_index", "position")
+        .values("ts", "kind", "level", "message", "url", "method", "status", "duration_ms")[:limit]
     )

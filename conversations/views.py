@@ -50,6 +50,7 @@ def filters_from_query(query: dict) -> selectors.ConversationFilters:
         has_recording=_choice(query.get("recording", ""), "yes", "no"),
         medium=query.get("medium", "").strip()[:20],
         participant=query.get("participant", "").strip()[:100],
+        had_errors=query.get("errors", "") == "1",
     )
 
 
@@ -151,6 +152,7 @@ def conversation_replay(request: HttpRequest, uuid: str) -> HttpResponse:
             "exports": _export_links(request, conversation.uuid),
             "duration": format_ms(_duration_ms(conversation)),
             "recording": format_ms(_recording_ms(conversation)),
+            "page_errors": selectors.page_error_list(conversation),
         },
     )
 

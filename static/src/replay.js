@@ -328,8 +328,10 @@ function applyLiveUpdate(update) {
   for (const batch of update.batches) liveBatch(batch);
   for (const item of update.items) addItem(item);
   if (update.closed) $("live-badge")?.replaceChildren("Closed");
+  addConsoleEntries(update.batches);
   drawMarkers();
   drawSegments();
+  drawConsole();
 }
 
 function connectLive() {
@@ -528,6 +530,90 @@ function render() {
   requestAnimationFrame(render);
 }
 
+// Console & network ------------------------------------------------------------------------
+// What the customer's browser logged as errors and the requests that failed: listed by the
+// server, found in new batches while live, marked on the track; an entry seeks to its moment.
+
+const CONSOLE_PLUGIN = "rrweb/console@1";
+const NETWORK_PLUGIN = "replay/network@1";
+const CONSOLE_LEVELS = new Set(["error", "assert", "warn"]);
+
+function drawConsole() {
+  const markers = $("track-errors");
+  markers.replaceChildren();
+  if (state.startMs === null) return;
+  for (const entry of $("console-list").querySelectorAll(".console-entry")) {
+    const ts = Number(entry.dataset.ts);
+    entry.querySelector(".console-time").textContent = formatMs(ts - state.startMs);
+    const level = entry.classList.contains("level-warn") ? "warn" : "error";
+    const marker = el("span", `marker ${level}`);
+    marker.style.left = `${fraction(ts) * 100}%`;
+    marker.title = entry.title;
+    markers.append(marker);
+  }
+}
+
+// An entry as the server lists it (conversations/rrweb.py), from a recorded plugin event.
+function consoleEntry(event) {
+  const data = event.type === 6 && event.data;
+  const payload = data && data.payload;
+  if (!payload || typeof payload !== "object") return null;
+  if (data.plugin === CONSOLE_PLUGIN && CONSOLE_LEVELS.has(payload.level)) {
+    const words = (Array.isArray(payload.payload) ? payload.payload : []).map((arg) => {
+      try {
+        const value = JSON.parse(arg);
+        return typeof value === "string" ? value : arg;
+      } catch {
+        return arg;
+      }
+    });
+    const message = words.join(" ").trim() || "(no message)";
+    return { ts: event.timestamp, kind: "console", level: payload.level, badge: payload.level, text: message, title: message };
+  }
+  if (data.plugin === NETWORK_PLUGIN && !(payload.status > 0 && payload.status < 400)) {
+    const request = `${String(payload.method || "GET").toUpperCase()} ${payload.url || ""}`;
+    const outcome = payload.status || payload.error || "failed";
+    return { ts: event.timestamp, kind: "network", level: "error", badge: payload.status || "failed", text: request, title: `${request} ${outcome}` };
+  }
+  return null;
+}
+
+function addConsoleEntries(batches) {
+  const list = $("console-list");
+  let listed = 0;
+  let errors = 0; // the count shown is of errors, as the conversation's counters: not warnings
+  for (const batch of batches) {
+    for (const event of batch.events) {
+      const entry = event.type === 6 ? consoleEntry(event) : null;
+      if (!entry) continue;
+      const button = el("button", `console-entry ${entry.kind} level-${entry.level}`);
+      button.type = "button";
+      button.dataset.ts = entry.ts;
+      button.title = entry.title;
+      const time = el("time", "console-time");
+      time.dataset.ts = entry.ts;
+      button.append(time, el("span", "console-level", String(entry.badge)), el("span", "console-message", entry.text));
+      const li = el("li");
+      li.append(button);
+      const after = [...list.querySelectorAll(".console-entry")].find((other) => Number(other.dataset.ts) > entry.ts);
+      list.insertBefore(li, after ? after.parentElement : null);
+      listed += 1;
+      if (entry.level !== "warn") errors += 1;
+    }
+  }
+  if (!listed) return;
+  $("console-empty")?.remove();
+  const count = $("console-count");
+  count.textContent = String(Number(count.textContent) + errors);
+}
+
+function bindConsole() {
+  $("console-list").addEventListener("click", (event) => {
+    const entry = event.target.closest(".console-entry");
+    if (entry) seek(Number(entry.dataset.ts));
+  });
+}
+
 // Controls --------------------------------------------------------------------------------
 
 function bindControls() {
@@ -579,6 +665,7 @@ function bindControls() {
 
 async function main() {
   bindControls();
+  bindConsole();
   labelTimes();
   requestAnimationFrame(render);
   const index = await getJson(config.indexUrl);
@@ -588,6 +675,7 @@ async function main() {
   state.endMs = index.end_ms;
   drawSegments();
   drawMarkers();
+  drawConsole();
   if (state.batches.length) {
     if (config.live) {
       await startRun(state.endMs);
