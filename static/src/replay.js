@@ -207,7 +207,11 @@ function seekWithin(ts, play) {
 function seek(ts, play = state.playing) {
   if (!state.batches.length || state.startMs === null) return;
   ts = Math.min(Math.max(ts, state.startMs), state.endMs);
-  if (state.live) leaveLive();
+  if (state.live) {
+    leaveLive(ts, play); // the run is rebuilt at ts: seeking the live replayer would be undone
+    draw();
+    return;
+  }
   const loaded = state.replayer && ts >= state.baseTs && ts <= loadedUntil();
   const sameRun = state.replayer && keyframeAt(batchAt(ts)) <= state.runTo - 1 && ts >= state.baseTs;
   state.pendingSeek = null;
@@ -257,12 +261,11 @@ function enterLive() {
   document.body.classList.add("is-live");
 }
 
-function leaveLive() {
+function leaveLive(at = state.batches.length ? state.batches[state.batches.length - 1][LAST] : 0, play = false) {
   state.live = false;
   document.body.classList.remove("is-live");
-  const at = state.batches.length ? state.batches[state.batches.length - 1][LAST] : 0;
   state.token += 1;
-  startRun(at);
+  startRun(at, { play });
 }
 
 function liveBatch(batch) {
@@ -610,7 +613,7 @@ function addConsoleEntries(batches) {
 function bindConsole() {
   $("console-list").addEventListener("click", (event) => {
     const entry = event.target.closest(".console-entry");
-    if (entry) seek(Number(entry.dataset.ts));
+    if (entry) seek(Number(entry.dataset.ts), false); // paused there, to look at the page as it was
   });
 }
 
