@@ -288,6 +288,19 @@ def _restore_batch(ctx: ingest.Context, conversation: Conversation, data: Any, w
     )
 
 
+def _restore_error_counts(ctx: ingest.Context, conversation: Conversation) -> None:
+    """Console errors and failed requests, counted again from the recording as it was stored.
+
+    The archive does not carry these counters (archives made before them must still import);
+    storing the batches listed the errors and counted them in `ctx`, which is not written.
+    """
+    counted = ctx.deltas.get(conversation.pk, {})
+    Conversation.objects.filter(pk=conversation.pk).update(
+        console_error_total=counted.get("console_error_total", 0),
+        network_error_total=counted.get("network_error_total", 0),
+    )
+
+
 def _opened(stream: BinaryIO) -> BinaryIO:
     """The archive's JSON bytes, inflated as they are read if the stream is zstd."""
     magic = stream.read(4)
@@ -332,6 +345,7 @@ def archive_import_stream(
             ctx = ingest.Context(source=None)
             for i, data in enumerate(reader.items("archive.batches")):
                 _restore_batch(ctx, conversation, data, f"batches[{i}]")
+            _restore_error_counts(ctx, conversation)
             for _ in keys:  # what follows the batches: read to check it, not stored
                 reader.value()
     except ArchiveError as exc:
