@@ -91,3 +91,10 @@ def test_a_page_logging_in_a_loop_is_counted_in_full_but_listed_up_to_the_cap(mo
     apply(f.rrweb_frame(uuid, 0, page, kind="init"))
     assert Conversation.objects.get(uuid=uuid).console_error_total == 10
     assert [row[3] for row in listed(uuid)] == ["loop 0", "loop 1", "loop 2"]
+
+
+def test_a_nul_character_in_a_console_message_is_listed_as_a_replacement_character():
+    uuid = f.new_uuid()  # PostgreSQL's text refuses U+0000, which a page may well log
+    page = f.rrweb_events() + [f.console_event(f.T0 + 900, "bad\x00byte")]
+    apply(f.rrweb_frame(uuid, 0, page, kind="init"))
+    assert listed(uuid)[0][3] == "bad\ufffdbyte"
