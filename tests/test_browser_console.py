@@ -26,8 +26,8 @@ MISSING = "/demo/no-such-page/"
 POSITION = "() => { const s = window.replayState; return s.baseTs + s.replayer.getCurrentTime(); }"
 
 
-def shop_visit_with_errors(browser, shop: str) -> str:  # noqa: F811
-    """A shopper's visit during which the page logs an error and a request fails."""
+def shop_visit_with_errors(browser, shop: str):  # noqa: F811
+    """A shopper's visit during which the page logs an error and a request fails; its page."""
     page = open_page(browser, shop, timeout=15_000)
     page.goto(f"http://{shop}/demo/")
     wait_online(page)
@@ -38,9 +38,7 @@ def shop_visit_with_errors(browser, shop: str) -> str:  # noqa: F811
     page.wait_for_timeout(1_500)
     page.mouse.move(400, 300)  # and some after it
     wait_delivered(page)
-    uuid = page.evaluate(f"() => {CLIENT}.conversationUuid")
-    page.context.close()
-    return uuid
+    return page
 
 
 def clean_visit() -> str:
@@ -56,7 +54,8 @@ def test_a_logged_error_and_a_failed_request_are_listed_and_seek_the_replay(
     staff_client,
 ):
     shop = demo_server.address
-    uuid = shop_visit_with_errors(browser, shop)
+    shopper = shop_visit_with_errors(browser, shop)
+    uuid = shopper.evaluate(f"() => {CLIENT}.conversationUuid")
     clean = in_thread(clean_visit)
 
     def counted() -> tuple:
@@ -94,11 +93,35 @@ def test_a_logged_error_and_a_failed_request_are_listed_and_seek_the_replay(
     assert staff.locator("#current-time").inner_text() == f"0:{seconds:02d}"
     assert logged.locator(".console-time").inner_text() == f"0:{seconds:02d}"
 
+    # While the page is open, what goes wrong next shows up in the panel as it is stored.
+    shopper.evaluate("() => console.warn('Stock check is slow')")
+    xhr = """(url) => new Promise((resolve) => {
+        const request = new XMLHttpRequest();
+        request.open("POST", url);
+        request.onloadend = () => resolve(request.status);
+        request.send("{}");
+    })"""
+    assert shopper.evaluate(xhr, MISSING) in (403, 404, 405)
+    wait_delivered(shopper)
+    entries.nth(3).wait_for()
+    warned = entries.filter(has_text="Stock check is slow")
+    assert warned.locator(".console-level").inner_text() == "warn"
+    posted = entries.filter(has_text=f"POST http://{shop}{MISSING}")
+    assert posted.locator(".console-level").inner_text() in ("403", "404", "405")
+    assert staff.locator("#console-count").inner_text() == "3"  # warnings are not counted
+    totals = staff.locator("#console-totals").inner_text()
+    assert totals.endswith("1 console error, 2 failed requests")
+    assert staff.locator("#track-errors .marker").count() == 4
+    assert in_thread(counted) == (1, 2)
+    staff.screenshot(path=str(ARTIFACTS / "replay-console-panel-live.png"))
+    shopper.context.close()
+
     staff.goto(f"http://{shop}/?errors=1")
+    staff.screenshot(path=str(ARTIFACTS / "list-had-errors.png"))
     listed = staff.locator("table.conversations tbody")
     assert listed.locator(f'a[href="/conversations/{uuid}/"]').count() == 1
     assert listed.locator(f'a[href="/conversations/{clean}/"]').count() == 0
-    assert listed.locator(".badge.errors").first.inner_text() == "2 errors"
+    assert listed.locator(".badge.errors").first.inner_text() == "3 errors"
     staff.goto(f"http://{shop}/")
     assert staff.locator(f'a[href="/conversations/{clean}/"]').count() == 1
     staff.context.close()

@@ -583,8 +583,8 @@ function consoleEntry(event) {
 
 function addConsoleEntries(batches) {
   const list = $("console-list");
+  const totals = $("console-totals").dataset;
   let listed = 0;
-  let errors = 0; // the count shown is of errors, as the conversation's counters: not warnings
   for (const batch of batches) {
     for (const event of batch.events) {
       const entry = event.type === 6 ? consoleEntry(event) : null;
@@ -601,13 +601,19 @@ function addConsoleEntries(batches) {
       const after = [...list.querySelectorAll(".console-entry")].find((other) => Number(other.dataset.ts) > entry.ts);
       list.insertBefore(li, after ? after.parentElement : null);
       listed += 1;
-      if (entry.level !== "warn") errors += 1;
+      // Counted as the conversation's counters are: warnings are listed, not counted.
+      if (entry.kind === "network") totals.network = Number(totals.network) + 1;
+      else if (entry.level !== "warn") totals.console = Number(totals.console) + 1;
     }
   }
   if (!listed) return;
   $("console-empty")?.remove();
-  const count = $("console-count");
-  count.textContent = String(Number(count.textContent) + errors);
+  const [logged, failed] = [Number(totals.console), Number(totals.network)];
+  $("console-count").textContent = String(logged + failed);
+  if (logged + failed) {
+    const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+    $("console-totals").textContent = ` · ${plural(logged, "console error")}, ${plural(failed, "failed request")}`;
+  }
 }
 
 function bindConsole() {
