@@ -535,7 +535,7 @@ def page_errors(events: list, positions: list[int]) -> tuple[PageError, ...]:
 
 def _console_error(position: int, ts: int, payload: dict) -> PageError | None:
     level = payload.get("level")
-    if level not in LISTED_LEVELS:
+    if not isinstance(level, str) or level not in LISTED_LEVELS:  # a list is no set member
         return None
     args = payload.get("payload")
     words = []

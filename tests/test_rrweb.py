@@ -142,6 +142,26 @@ def test_summary_counts_console_errors_and_failed_requests_but_not_warnings_or_l
     assert batch.errors[0].ts == 1_700_000_001_000
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"plugin": "rrweb/console@1", "payload": {"level": ["error"], "payload": ["x"]}},
+        {"plugin": "rrweb/console@1", "payload": {"level": "error", "payload": [1, {}, "{"]}},
+        {"plugin": "rrweb/console@1", "payload": "error"},
+        {"plugin": ["rrweb/console@1"], "payload": {}},
+        {"plugin": "replay/network@1", "payload": {"url": 5, "status": "404", "method": []}},
+        {"plugin": "replay/network@1", "payload": {"status": -1, "duration": 1e300}},
+    ],
+)
+def test_malformed_plugin_events_are_stored_and_listed_at_most_as_far_as_they_make_sense(data):
+    events = [*INIT, at({"type": 6, "data": data}, 1_700_000_001_000)]
+    batch = decode_batch(json.dumps(events), kind="init")
+    assert batch.count == 4
+    for error in batch.errors:
+        assert isinstance(error.message, str) and error.message
+        assert error.status is None
+
+
 def test_a_clean_batch_counts_no_errors():
     batch = decode_batch(json.dumps(INIT), kind="init")
     assert (batch.errors, batch.console_errors, batch.network_errors) == ((), 0, 0)
