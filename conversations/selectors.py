@@ -133,6 +133,8 @@ def conversation_summary_dict(conversation: Conversation) -> dict:
             "events": conversation.rrweb_event_total,
             "start_ms": conversation.recording_start_ms,
             "end_ms": conversation.recording_end_ms,
+            "console_errors": conversation.console_error_total,
+            "network_errors": conversation.network_error_total,
         },
     }
 

@@ -87,3 +87,15 @@ def test_recording_returns_every_event_in_order_with_segments(exporter_client):
         (2, "https://shop.example/cart", len(page_two)),
     ]
     assert [b["event_index"] for b in body["batches"]] == [0, 1, 2]
+
+
+def test_list_counts_each_recording_s_console_errors_and_failed_requests(staff_client):
+    uuid = f.new_uuid()
+    events = f.rrweb_events() + [
+        f.console_event(f.T0 + 900, "TypeError: cart is undefined"),
+        f.network_event(f.T0 + 950, "https://shop.example/api/stock", status=503),
+        f.network_event(f.T0 + 990, "https://shop.example/api/pay", status=0, error="Failed"),
+    ]
+    apply(f.rrweb_frame(uuid, 0, events, kind="init"))
+    (row,) = staff_client.get("/api/conversations/").json()["results"]
+    assert (row["recording"]["console_errors"], row["recording"]["network_errors"]) == (1, 2)
