@@ -261,7 +261,9 @@ function enterLive() {
   document.body.classList.add("is-live");
 }
 
-function leaveLive(at = state.batches.length ? state.batches[state.batches.length - 1][LAST] : 0, play = false) {
+// Back to an ordinary replay, rebuilt at `at` (the recording's end unless told).
+function leaveLive(at = null, play = false) {
+  if (at === null) at = state.batches.length ? state.batches[state.batches.length - 1][LAST] : 0;
   state.live = false;
   document.body.classList.remove("is-live");
   state.token += 1;
@@ -562,7 +564,8 @@ function consoleEntry(event) {
   const payload = data && data.payload;
   if (!payload || typeof payload !== "object") return null;
   if (data.plugin === CONSOLE_PLUGIN && CONSOLE_LEVELS.has(payload.level)) {
-    const words = (Array.isArray(payload.payload) ? payload.payload : []).map((arg) => {
+    const args = Array.isArray(payload.payload) ? payload.payload.filter((arg) => typeof arg === "string") : [];
+    const words = args.map((arg) => {
       try {
         const value = JSON.parse(arg);
         return typeof value === "string" ? value : arg;
