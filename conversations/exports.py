@@ -398,6 +398,18 @@ def _transcript_entries(conversation: Conversation) -> list[dict[str, Any]]:
     return entries
 
 
+def _page_error_entries(conversation: Conversation) -> list[dict[str, Any]]:
+    """The console errors and failed requests, each at its offset into the recording."""
+    from conversations.views import format_ms  # the staff pages' way of writing a duration
+
+    start = conversation.recording_start_ms
+    entries = []
+    for error in selectors.page_error_list(conversation):
+        offset = error["ts"] - start if start is not None and error["ts"] >= start else None
+        entries.append({**error, "offset": offset, "at": format_ms(offset)})
+    return entries
+
+
 def print_page(conversation: Conversation | str) -> str:
     """A print-friendly HTML page of the transcript."""
     conversation = conversation_full(conversation)
@@ -409,6 +421,7 @@ def print_page(conversation: Conversation | str) -> str:
             "closed": dts(conversation.closed_dts),
             "participants": list(conversation.participants.all()),
             "entries": _transcript_entries(conversation),
+            "page_errors": _page_error_entries(conversation),
         },
     )
 
@@ -492,6 +505,7 @@ def standalone_html_chunks(conversation: Conversation | str) -> Iterator[bytes]:
             "closed": dts(conversation.closed_dts),
             "participants": list(conversation.participants.all()),
             "entries": _transcript_entries(conversation),
+            "page_errors": _page_error_entries(conversation),
             "script": script,
             "script_hash": base64.b64encode(script_hash).decode(),
             "style": _bundle("standalone.css", tag="style"),

@@ -302,6 +302,19 @@ def _restore_batch(
     return meta["event_index"], meta["href"] or ""
 
 
+def _restore_error_counts(ctx: ingest.Context, conversation: Conversation) -> None:
+    """Console errors and failed requests, counted again from the recording as it was stored.
+
+    The archive does not carry these counters (archives made before them must still import);
+    storing the batches listed the errors and counted them in `ctx`, which is not written.
+    """
+    counted = ctx.deltas.get(conversation.pk, {})
+    Conversation.objects.filter(pk=conversation.pk).update(
+        console_error_total=counted.get("console_error_total", 0),
+        network_error_total=counted.get("network_error_total", 0),
+    )
+
+
 def _opened(stream: BinaryIO) -> BinaryIO:
     """The archive's JSON bytes, inflated as they are read if the stream is zstd."""
     magic = stream.read(4)
@@ -349,6 +362,7 @@ def archive_import_stream(
                 event_index, href = _restore_batch(ctx, conversation, data, f"batches[{i}]")
                 if href and (first_page is None or event_index < first_page[0]):
                     first_page = (event_index, href)
+            _restore_error_counts(ctx, conversation)
             if first_page is not None:  # derived, as ingest derives it, not an archive field
                 Conversation.objects.filter(pk=conversation.pk).update(
                     first_href_index=first_page[0], first_href=first_page[1]

@@ -95,6 +95,12 @@ class Conversation(models.Model):
     scrubbed_total = models.IntegerField(
         default=0, help_text="Card numbers and the like masked out before they were stored."
     )
+    console_error_total = models.IntegerField(
+        default=0, help_text="Console errors the recording holds (warnings not counted)."
+    )
+    network_error_total = models.IntegerField(
+        default=0, help_text="Failed requests the recording holds (network errors, status 400+)."
+    )
     recording_start_ms = models.BigIntegerField(null=True, blank=True)
     recording_end_ms = models.BigIntegerField(null=True, blank=True)
     # The page the customer was on: the href of the lowest-numbered batch that has one, kept
@@ -127,6 +133,10 @@ class Conversation(models.Model):
     @property
     def has_recording(self) -> bool:
         return self.rrweb_batch_total > 0
+
+    @property
+    def error_total(self) -> int:
+        return self.console_error_total + self.network_error_total
 
 
 class ConversationNote(models.Model):
@@ -280,6 +290,44 @@ class TimelineEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type}: {self.summary[:60]}"
+
+
+class PageError(models.Model):
+    """A console entry or a failed request the customer's browser met, from the recording.
+
+    Derived at ingest from the rrweb plugin events (conversations.rrweb.page_errors) and kept
+    here so the replay page lists them without reading the recording; the events themselves
+    stay in their batch. (conversation, event_index, position) is the event's place there.
+    """
+
+    class Kind(models.TextChoices):
+        CONSOLE = "console", "Console"
+        NETWORK = "network", "Network"
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="page_errors"
+    )
+    event_index = models.IntegerField()
+    position = models.IntegerField(help_text="The event's place in its batch.")
+    ts = models.BigIntegerField(help_text="When, on the recording's clock (epoch ms).")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    level = models.CharField(max_length=16)
+    message = models.TextField()
+    url = models.TextField(blank=True)
+    method = models.CharField(max_length=16, blank=True)
+    status = models.IntegerField(null=True, blank=True, help_text="None when no answer came.")
+    duration_ms = models.IntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["ts", "event_index", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "event_index", "position"], name="page_error_unique_event"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.level}: {self.message[:60]}"
 
 
 class QueueStatus(models.Model):

@@ -12,7 +12,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 import zstandard
 
@@ -23,6 +23,7 @@ __all__ = [
     "DecodedBatch",
     "EventType",
     "Limits",
+    "PageError",
     "RRWebError",
     "SEGMENT_LEVEL",
     "compress",
@@ -157,6 +158,9 @@ class DecodedBatch:
     href: str | None
     encoding: str
     scrubbed: int = 0  # values masked by the `scrub` callable decode_batch was given
+    errors: tuple[PageError, ...] = ()  # console entries and failed requests, in order
+    console_errors: int = 0  # console entries at an error level (a warning is not one)
+    network_errors: int = 0  # failed requests
 
 
 def decode_batch(
@@ -411,6 +415,7 @@ def _summarise(
     full_snapshots = 0
     href: str | None = None
     seen_meta = False
+    plugins: list[int] = []
     for i, event in enumerate(events):
         if not isinstance(event, dict):
             raise RRWebError(f"{FIELD}: event {i} is JSON {json_type(event)}, not an object")
@@ -436,6 +441,8 @@ def _summarise(
             data = event.get("data")
             if isinstance(data, dict) and isinstance(data.get("href"), str):
                 href = data["href"]
+        elif etype == EventType.PLUGIN:
+            plugins.append(i)
         if kind == "init":
             if i == 0 and etype != EventType.META:
                 raise RRWebError(
@@ -450,6 +457,7 @@ def _summarise(
         raise RRWebError(f"{FIELD}: init batch has no FullSnapshot (type 2)")
 
     scrubbed = scrub(events) if scrub is not None else 0
+    errors = page_errors(events, plugins)  # after scrubbing: what is kept is what is shown
     if raw is None or scrubbed:
         events_json = _dump(events)
     else:
@@ -464,6 +472,115 @@ def _summarise(
         href=href,
         encoding=encoding,
         scrubbed=scrubbed,
+        errors=errors,
+        console_errors=sum(e.kind == CONSOLE and e.level in ERROR_LEVELS for e in errors),
+        network_errors=sum(e.kind == NETWORK for e in errors),
+    )
+
+
+# -- console errors and failed requests -------------------------------------------------------
+#
+# The reference client records them as plugin events (type 6): rrweb's console plugin as
+# {"plugin": "rrweb/console@1", "payload": {"level", "payload": [JSON text of each argument],
+# "trace"}}, our own network recorder as {"plugin": "replay/network@1", "payload": {"kind":
+# "fetch" | "xhr", "method", "url", "status" (0 when the request failed), "error",
+# "duration"}}. Other plugins' events are stored and replayed, not listed.
+
+CONSOLE_PLUGIN = "rrweb/console@1"
+NETWORK_PLUGIN = "replay/network@1"
+CONSOLE, NETWORK = "console", "network"
+ERROR_LEVELS = frozenset({"error", "assert"})
+# Console levels worth listing; the plugin can record every console.log of a page.
+LISTED_LEVELS = ERROR_LEVELS | {"warn"}
+# A page that logs in a loop must not fill the archive with rows: beyond this many per batch,
+# entries are counted but not listed.
+MAX_ERRORS_PER_BATCH = 100
+MAX_MESSAGE_CHARS = 1000
+MAX_URL_CHARS = 2000
+
+
+class PageError(NamedTuple):
+    """A console entry or a failed request, as the replay page lists it."""
+
+    position: int  # the event's place in its batch
+    ts: int
+    kind: str  # CONSOLE or NETWORK
+    level: str
+    message: str
+    url: str = ""
+    method: str = ""
+    status: int | None = None
+    duration_ms: int | None = None
+
+
+def page_errors(events: list, positions: list[int]) -> tuple[PageError, ...]:
+    """The console entries and failed requests among the plugin events at `positions`."""
+    found: list[PageError] = []
+    for position in positions:
+        event = events[position]
+        data = event.get("data")
+        if not isinstance(data, dict) or not isinstance(data.get("payload"), dict):
+            continue
+        ts = int(event["timestamp"])
+        if data.get("plugin") == CONSOLE_PLUGIN:
+            error = _console_error(position, ts, data["payload"])
+        elif data.get("plugin") == NETWORK_PLUGIN:
+            error = _network_error(position, ts, data["payload"])
+        else:
+            continue
+        if error is not None:
+            found.append(error)
+    return tuple(found)
+
+
+def _console_error(position: int, ts: int, payload: dict) -> PageError | None:
+    level = payload.get("level")
+    if not isinstance(level, str) or level not in LISTED_LEVELS:  # a list is no set member
+        return None
+    args = payload.get("payload")
+    words = []
+    for arg in args if isinstance(args, list) else []:
+        if not isinstance(arg, str):
+            continue
+        try:
+            value = json.loads(arg)
+        except (ValueError, RecursionError):
+            value = arg
+        words.append(value if isinstance(value, str) else arg)
+    message = " ".join(words).strip() or "(no message)"
+    return PageError(position, ts, CONSOLE, level, _text(message, MAX_MESSAGE_CHARS))
+
+
+def _text(value: str, limit: int) -> str:
+    """Cut to `limit` characters; U+0000, which PostgreSQL's text refuses, becomes U+FFFD."""
+    return value[:limit].replace("\x00", "\ufffd")
+
+
+def _int_or_none(value: object) -> int | None:
+    if type(value) in (int, float) and math.isfinite(value) and 0 <= value < 2**31:
+        return int(value)
+    return None
+
+
+def _network_error(position: int, ts: int, payload: dict) -> PageError | None:
+    status = _int_or_none(payload.get("status"))
+    if status is not None and 0 < status < 400:
+        return None  # a recorder of another make may send successes too
+    url = payload.get("url") if isinstance(payload.get("url"), str) else ""
+    method = payload.get("method") if isinstance(payload.get("method"), str) else ""
+    error = payload.get("error") if isinstance(payload.get("error"), str) else ""
+    method = (method or "GET").upper()
+    outcome = str(status) if status else error or "failed"
+    return PageError(
+        position,
+        ts,
+        NETWORK,
+        "error",
+        _text(f"{method} {url} {outcome}", MAX_MESSAGE_CHARS),
+        url=_text(url, MAX_URL_CHARS),
+        method=_text(method, 16),
+        status=status or None,
+        duration_ms=_int_or_none(payload.get("duration")),
     )
 
 

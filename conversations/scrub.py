@@ -23,7 +23,7 @@ IDENTIFIER_KEY = re.compile(r"(uuid|arn|sha256|_id|_dts|_key|_keys)$")
 
 # rrweb event types and incremental sources that carry text (rrweb's EventType and
 # IncrementalSource).
-FULL_SNAPSHOT, INCREMENTAL, META, CUSTOM = 2, 3, 4, 5
+FULL_SNAPSHOT, INCREMENTAL, META, CUSTOM, PLUGIN = 2, 3, 4, 5, 6
 MUTATION, INPUT = 0, 5
 
 
@@ -174,7 +174,7 @@ def scrub_event(event: object) -> int:
         return _scrub_node(data.get("node"))
     if kind == META:
         return _scrub_key(data, "href", 0) if "href" in data else 0
-    if kind == CUSTOM:
+    if kind in (CUSTOM, PLUGIN):  # a plugin's payload: console messages, request URLs
         return scrub_strings(data)
     if kind != INCREMENTAL:
         return 0

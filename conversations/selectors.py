@@ -18,6 +18,7 @@ from conversations.models import (
     ConversationView,
     Message,
     MessageEdit,
+    PageError,
     Participant,
     RecordingPack,
     RRWebBatch,
@@ -137,6 +138,8 @@ def conversation_summary_dict(conversation: Conversation) -> dict:
             "events": conversation.rrweb_event_total,
             "start_ms": conversation.recording_start_ms,
             "end_ms": conversation.recording_end_ms,
+            "console_errors": conversation.console_error_total,
+            "network_errors": conversation.network_error_total,
         },
     }
 
@@ -310,6 +313,7 @@ class ConversationFilters:
     has_messages: bool | None = None
     # Narrowed to what the staff member reading the list has not replayed yet.
     unwatched: bool = False
+    had_errors: bool = False  # console errors or failed requests in the recording
 
 
 def _search_words(q: str) -> list[str]:
@@ -419,6 +423,8 @@ def conversation_filter(filters: ConversationFilters, *, user=None) -> QuerySet[
         queryset = queryset.filter(rrweb_batch_total=0)
     if filters.medium:
         queryset = queryset.filter(medium=filters.medium)
+    if filters.had_errors:
+        queryset = queryset.filter(Q(console_error_total__gt=0) | Q(network_error_total__gt=0))
     if filters.participant:
         people = Participant.objects.filter(
             Q(name__icontains=filters.participant) | Q(email__icontains=filters.participant),
@@ -711,4 +717,17 @@ def live_catch_up(*, conversation_uuid: str, after_event_index: int | None) -> d
         offset_ms=offset_ms,
         batches=[_live_batch(b, events_json) for b, events_json in events_json_each(missed)],
         items=transcript_items(conversation, offset_ms=offset_ms),
+    )
+
+
+# What the replay page lists at most; the counters on Conversation say how many there are.
+PAGE_ERRORS_LISTED = 500
+
+
+def page_error_list(conversation: Conversation, *, limit: int = PAGE_ERRORS_LISTED) -> list[dict]:
+    """The console entries and failed requests of a recording, in time order (ts: its clock)."""
+    return list(
+        PageError.objects.filter(conversation=conversation)
+        .order_by("ts", "event_index", "position")
+        .values("ts", "kind", "level", "message", "url", "method", "status", "duration_ms")[:limit]
     )

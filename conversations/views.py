@@ -54,6 +54,7 @@ def filters_from_query(query: dict) -> selectors.ConversationFilters:
         tag=" ".join(query.get("tag", "").split()).lower()[:40],
         has_messages=_choice(query.get("messages", ""), "1", "0"),
         unwatched=query.get("unwatched", "") == "1",
+        had_errors=query.get("errors", "") == "1",
     )
 
 
@@ -217,6 +218,7 @@ def conversation_replay(request: HttpRequest, uuid: str) -> HttpResponse:
             "exports": _export_links(request, conversation.uuid),
             "duration": format_ms(_duration_ms(conversation)),
             "recording": format_ms(_recording_ms(conversation)),
+            "page_errors": selectors.page_error_list(conversation),
         },
     )
 

@@ -154,6 +154,32 @@ def incremental_events(*, start: int, count: int = 5) -> list:
     ]
 
 
+def console_event(ts: int, *args: object, level: str = "error") -> dict:
+    """What rrweb's console plugin records for console[level](*args)."""
+    return {
+        "type": 6,
+        "data": {
+            "plugin": "rrweb/console@1",
+            "payload": {
+                "level": level,
+                "trace": ["checkout.js:12:7"],
+                "payload": [json.dumps(arg) for arg in args],
+            },
+        },
+        "timestamp": ts,
+    }
+
+
+def network_event(
+    ts: int, url: str, *, status: int = 404, method: str = "GET", error: str = ""
+) -> dict:
+    """What the reference client's network recorder records for a failed request."""
+    payload = {"kind": "fetch", "method": method, "url": url, "status": status, "duration": 42}
+    if error:
+        payload["error"] = error
+    return {"type": 6, "data": {"plugin": "replay/network@1", "payload": payload}, "timestamp": ts}
+
+
 def rrweb_frame(
     conversation_uuid: str, index: int, events: list | str, *, kind: str = "events"
 ) -> dict:

@@ -110,3 +110,15 @@ def test_list_takes_the_list_pages_filters_and_keeps_them_in_its_next_link(staff
     everything = staff_client.get("/api/conversations/").json()["results"]
     assert len(everything) == 4
     assert next(c for c in everything if c["conversation_uuid"] == uuids[0])["watched_dts"]
+
+
+def test_list_counts_each_recording_s_console_errors_and_failed_requests(staff_client):
+    uuid = f.new_uuid()
+    events = f.rrweb_events() + [
+        f.console_event(f.T0 + 900, "TypeError: cart is undefined"),
+        f.network_event(f.T0 + 950, "https://shop.example/api/stock", status=503),
+        f.network_event(f.T0 + 990, "https://shop.example/api/pay", status=0, error="Failed"),
+    ]
+    apply(f.rrweb_frame(uuid, 0, events, kind="init"))
+    (row,) = staff_client.get("/api/conversations/").json()["results"]
+    assert (row["recording"]["console_errors"], row["recording"]["network_errors"]) == (1, 2)

@@ -186,6 +186,38 @@ def test_print_page_escapes_message_bodies():
     assert "Yes, 12 left." in page
 
 
+def with_page_errors() -> Conversation:
+    conversation = recorded_conversation()
+    events = [
+        f.console_event(f.T0 + 2_000, "TypeError: cart is undefined"),
+        f.network_event(f.T0 + 2_500, "https://shop.example/api/stock", status=503),
+    ]
+    apply(f.rrweb_frame(conversation.uuid, 3, events))
+    return Conversation.objects.get(pk=conversation.pk)
+
+
+def test_print_page_and_standalone_file_list_console_errors_at_their_offset():
+    conversation = with_page_errors()
+    for page in (
+        exports.print_page(conversation),
+        b"".join(exports.standalone_html_chunks(conversation)).decode(),
+    ):
+        assert "Console &amp; network" in page
+        assert 'data-offset="2000" title="Play from here">' in page
+        assert "TypeError: cart is undefined" in page
+        assert "GET https://shop.example/api/stock 503" in page
+
+
+def test_an_imported_archive_counts_and_lists_its_console_errors_again():
+    conversation = with_page_errors()
+    archive = exports.archive_bytes(conversation)
+    wipe()
+    assert archive_import(archive).status == CREATED
+    imported = Conversation.objects.get(uuid=conversation.uuid)
+    assert (imported.console_error_total, imported.network_error_total) == (1, 1)
+    assert imported.page_errors.count() == 2
+
+
 def test_summary_csv_has_one_row_a_conversation_with_response_time_and_recording_length():
     talked = recorded_conversation()
     silent = f.new_uuid()

@@ -12,10 +12,12 @@ ORIGINAL = {"conversation_message_uuid": "m-1", "body": "Grüße \u2028 🫖", "
 ENVELOPE = {"type": "event", "event_type": "conversation closed", "n": [1, 2.5, None]}
 
 
-def migrate(target: tuple[str, str]):
+def migrate(target: tuple[str, str] | None):
+    """Migrate to `target` (None: the latest) and return the models as they are there."""
     executor = MigrationExecutor(connection)
-    executor.migrate([target])
-    return executor.loader.project_state([target]).apps
+    targets = [target] if target else executor.loader.graph.leaf_nodes("conversations")
+    executor.migrate(targets)
+    return executor.loader.project_state(targets).apps
 
 
 def migrate_to_latest() -> None:
@@ -36,7 +38,7 @@ def test_payloads_stored_as_json_columns_read_the_same_once_compressed():
         conversation_id=conversation.pk, event_type="x", envelope=ENVELOPE, envelope_sha256="s"
     )
     try:
-        new = migrate(AFTER)
+        new = migrate(AFTER)  # read as of AFTER: later migrations may add columns
         assert new.get_model("conversations", "Conversation").objects.get().summary == SUMMARY
         assert new.get_model("conversations", "Message").objects.get().original == ORIGINAL
         assert new.get_model("conversations", "TimelineEvent").objects.get().envelope == ENVELOPE
@@ -47,30 +49,4 @@ def test_payloads_stored_as_json_columns_read_the_same_once_compressed():
         back = migrate(BEFORE)  # and back: JSON columns again
         assert back.get_model("conversations", "TimelineEvent").objects.get().envelope == ENVELOPE
     finally:
-        migrate_to_latest()
-
-
-@pytest.mark.django_db(transaction=True)
-def test_the_list_page_migration_finds_first_pages_in_packs_and_past_views_in_the_audit_log(
-    packed_conversation, staff_user
-):
-    from conversations.audit import audit_record
-    from conversations.models import AuditLog, Conversation, ConversationView
-
-    conversation = packed_conversation(pages=2)
-    unwatched = packed_conversation(pages=2, site="other.example")
-    audit_record(user=staff_user, action=AuditLog.Action.VIEW, conversation=conversation)
-    audit_record(user=staff_user, action=AuditLog.Action.VIEW, conversation=conversation)
-    audit_record(user=None, action=AuditLog.Action.VIEW, conversation=unwatched)
-    try:
-        migrate(("conversations", "0013_storage_compaction"))
-        migrate(("conversations", "0014_list_page"))
-        assert dict(Conversation.objects.values_list("uuid", "first_href")) == {
-            conversation.uuid: "https://shop.example/p0",
-            unwatched.uuid: "https://other.example/p0",
-        }
-        view = ConversationView.objects.get()
-        assert (view.user, view.conversation_id) == (staff_user, conversation.pk)
-        assert view.first_viewed_at < view.last_viewed_at
-    finally:
-        migrate_to_latest()
+        migrate(None)

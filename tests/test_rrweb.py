@@ -19,6 +19,7 @@ from bench.rrweb_fixtures import batch_text, make_session, rrweb_frames, split_p
 from conversations import rrweb
 from conversations.protocol import ProtocolError
 from conversations.rrweb import EventType, RRWebError, decode_batch
+from tests import factories as f
 from tests.conftest import require
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -113,6 +114,57 @@ def test_summary_counts_events_snapshots_and_timestamp_range():
     assert (batch.count, batch.first_ts, batch.last_ts) == (6, 1_999, 3_001)
     assert batch.full_snapshots == 2
     assert batch.href == "https://shop.example.com/"
+
+
+def test_summary_counts_console_errors_and_failed_requests_but_not_warnings_or_logs():
+    events = [
+        *INIT,
+        f.console_event(1_700_000_001_000, "Payment failed:", {"code": 402}),
+        f.console_event(1_700_000_002_000, "Slow image", level="warn"),
+        f.console_event(1_700_000_002_500, "hello", level="log"),
+        f.network_event(1_700_000_003_000, "https://shop.example/api/cart", status=404),
+        f.network_event(
+            1_700_000_004_000, "https://pay.example/", status=0, error="Failed to fetch"
+        ),
+        f.network_event(1_700_000_004_500, "https://shop.example/ok", status=200),
+        at({"type": 6, "data": {"plugin": "someone/else@1", "payload": {"level": "error"}}}, 5),
+    ]
+    batch = decode_batch(json.dumps(events), kind="init")
+    assert (batch.console_errors, batch.network_errors) == (1, 2)
+    assert [(e.position, e.kind, e.level, e.message) for e in batch.errors] == [
+        (3, "console", "error", 'Payment failed: {"code": 402}'),
+        (4, "console", "warn", "Slow image"),
+        (6, "network", "error", "GET https://shop.example/api/cart 404"),
+        (7, "network", "error", "GET https://pay.example/ Failed to fetch"),
+    ]
+    assert (batch.errors[2].status, batch.errors[2].duration_ms) == (404, 42)
+    assert batch.errors[3].status is None
+    assert batch.errors[0].ts == 1_700_000_001_000
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"plugin": "rrweb/console@1", "payload": {"level": ["error"], "payload": ["x"]}},
+        {"plugin": "rrweb/console@1", "payload": {"level": "error", "payload": [1, {}, "{"]}},
+        {"plugin": "rrweb/console@1", "payload": "error"},
+        {"plugin": ["rrweb/console@1"], "payload": {}},
+        {"plugin": "replay/network@1", "payload": {"url": 5, "status": "404", "method": []}},
+        {"plugin": "replay/network@1", "payload": {"status": -1, "duration": 1e300}},
+    ],
+)
+def test_malformed_plugin_events_are_stored_and_listed_at_most_as_far_as_they_make_sense(data):
+    events = [*INIT, at({"type": 6, "data": data}, 1_700_000_001_000)]
+    batch = decode_batch(json.dumps(events), kind="init")
+    assert batch.count == 4
+    for error in batch.errors:
+        assert isinstance(error.message, str) and error.message
+        assert error.status is None
+
+
+def test_a_clean_batch_counts_no_errors():
+    batch = decode_batch(json.dumps(INIT), kind="init")
+    assert (batch.errors, batch.console_errors, batch.network_errors) == ((), 0, 0)
 
 
 @pytest.mark.parametrize(

@@ -130,6 +130,17 @@ def test_scrub_events_masks_inputs_and_mutations(data, path):
     assert events == expected
 
 
+def test_a_card_number_in_a_console_message_or_a_request_url_is_masked():
+    events = [
+        f.console_event(f.T0, f"charge failed for {CARD}", {"card": CARD}),
+        f.network_event(f.T0 + 1, f"https://shop.example/pay?card={CARD.replace(' ', '')}"),
+    ]
+    assert scrub_events(events) == 3
+    logged = events[0]["data"]["payload"]["payload"]
+    assert logged == ['"charge failed for **** **** **** 1111"', '{"card": "**** **** **** 1111"}']
+    assert events[1]["data"]["payload"]["url"] == "https://shop.example/pay?card=************1111"
+
+
 def test_scrub_events_leaves_events_without_card_numbers_alone():
     events = f.rrweb_events(count=5) + [
         {"type": 3, "data": {"source": 1, "positions": []}, "timestamp": f.T0},

@@ -36,6 +36,17 @@ def recorded(batches: int = 3, first_events: int = 20) -> str:
     return uuid
 
 
+def with_errors() -> str:
+    """A recorded conversation whose page logged an error and had a request fail."""
+    uuid = conversation("Something went wrong")
+    events = f.rrweb_events(start=f.T0) + [
+        f.console_event(f.T0 + 2_000, "TypeError: cart is undefined"),
+        f.network_event(f.T0 + 3_000, "https://shop.example/api/stock", status=503),
+    ]
+    apply(f.rrweb_frame(uuid, 0, events, kind="init"))
+    return uuid
+
+
 def test_anonymous_visitors_are_sent_to_sign_in(client):
     uuid = conversation()
     for url in ("/", f"/conversations/{uuid}/"):
@@ -97,8 +108,9 @@ def test_list_pages_by_cursor_without_repeating_rows(staff_client, monkeypatch):
         ("q=Grace", "name"),
         ("participant=grace", "name"),
         ("status=closed", "closed"),
-        ("recording=yes", "recorded"),
+        ("recording=yes", "recorded errors"),
         ("medium=sms", "sms"),
+        ("errors=1", "errors"),
     ],
 )
 def test_list_filters_from_the_url(staff_client, query, expected):
@@ -109,11 +121,38 @@ def test_list_filters_from_the_url(staff_client, query, expected):
         "closed": conversation("bye", closed=True),
         "recorded": recorded(),
         "sms": conversation("text me", medium="sms"),
+        "errors": with_errors(),
     }
     body = staff_client.get(f"/?{query}").content.decode()
     shown = {key for key, uuid in made.items() if uuid in body}
-    assert expected in shown
-    assert len(shown) == 1, shown
+    assert shown == set(expected.split())
+
+
+def test_list_shows_how_many_errors_a_conversation_had(staff_client):
+    errored, clean = with_errors(), recorded()
+    response = staff_client.get("/")
+    rows = {row["conversation"].uuid: row for row in response.context["rows"]}
+    assert rows[errored]["conversation"].error_total == 2
+    body = response.content.decode()
+    assert body.count('class="badge errors"') == 1
+    assert "1 console error, 1 failed request" in body
+    assert rows[clean]["conversation"].error_total == 0
+
+
+def test_replay_page_lists_console_errors_and_failed_requests_in_time_order(staff_client):
+    uuid = with_errors()
+    body = staff_client.get(f"/conversations/{uuid}/").content.decode()
+    console = body.index("TypeError: cart is undefined")
+    request = body.index("GET https://shop.example/api/stock")
+    assert console < request
+    assert f'data-ts="{f.T0 + 2_000}"' in body and f'data-ts="{f.T0 + 3_000}"' in body
+    assert '<span class="console-level">503</span>' in body
+
+
+def test_replay_page_of_a_clean_recording_says_nothing_was_recorded(staff_client):
+    body = staff_client.get(f"/conversations/{recorded()}/").content.decode()
+    assert "No console errors or failed requests recorded." in body
+    assert "console-entry" not in body
 
 
 def test_replay_page_lists_messages_with_recording_times_and_a_strict_policy(staff_client):

@@ -19,6 +19,7 @@ from conversations.ingest.items import (
     conflict,
     sha256_text,
 )
+from conversations.ingest.page_errors import page_errors_count, page_errors_insert
 from conversations.ingest.sql import bump, extend, first_page, insert_many, table
 from conversations.models import Conversation, RecordingPack, RejectedFrame, RRWebBatch
 from conversations.protocol import ConversationEventRRWeb
@@ -146,6 +147,8 @@ def batch_store(
         ).update(segment=F("segment") + 1)
     bump(ctx, conversation, "rrweb_batch_total")
     bump(ctx, conversation, "rrweb_event_total", decoded.count)
+    page_errors_count(ctx, conversation, decoded)
+    page_errors_insert(conversation_id=conversation.pk, event_index=event_index, batch=decoded)
     if decoded.scrubbed:
         bump(ctx, conversation, "scrubbed_total", decoded.scrubbed)
     extend(ctx, conversation, decoded.first_ts, decoded.last_ts)
@@ -428,9 +431,11 @@ def _rrweb_bulk_apply(items: list[Item], ctx: Context) -> dict[int, Outcome]:
                 row["base_row"] = rows[-1][1]["anchor"] if base and base[0] is None else None
                 row["anchor"] = rows[-1][1]["anchor"] if rows else None
             row["stored_size"] = len(row["data"])
+            row["decoded"] = decoded  # for its errors' rows, once the batch rows are in
             rows.append((candidate, row))
             bump(ctx, conversation, "rrweb_batch_total")
             bump(ctx, conversation, "rrweb_event_total", decoded.count)
+            page_errors_count(ctx, conversation, decoded)
             if decoded.scrubbed:
                 bump(ctx, conversation, "scrubbed_total", decoded.scrubbed)
             extend(ctx, conversation, decoded.first_ts, decoded.last_ts)
@@ -440,6 +445,12 @@ def _rrweb_bulk_apply(items: list[Item], ctx: Context) -> dict[int, Outcome]:
         try:
             with transaction.atomic():
                 _batches_insert([row for _, row in rows])
+                for _, row in rows:
+                    page_errors_insert(
+                        conversation_id=conversation.pk,
+                        event_index=row["event_index"],
+                        batch=row["decoded"],
+                    )
         except IntegrityError:
             # Another connection stored one of these meanwhile: the per-frame path decides.
             ctx.restore(saved)

@@ -8,7 +8,9 @@
 // until a ping sent after it is answered, and the outbox, the conversation's uuid and the next
 // event_index live in sessionStorage, so a reconnect or a page navigation re-sends what was not
 // acknowledged (the server ignores what it already has) and loses nothing.
+import { getRecordConsolePlugin } from "@rrweb/rrweb-plugin-console-record";
 import { record } from "rrweb";
+import { getRecordNetworkPlugin } from "./recorders/network.js";
 
 const PART_BYTES = 32 * 1024;
 const CLOSE_UNAUTHORISED = 4401;
@@ -35,6 +37,10 @@ const DEFAULTS = {
   // sent, and one the server refuses with 1009 is not sent again; both are kept aside.
   maxFrameBytes: 16 * 1024 * 1024,
   recordOptions: {}, // passed on to rrweb's record()
+  // Console levels recorded with rrweb's console plugin (uncaught errors come as "error");
+  // [] records none. Staff see them, and failed requests, in the replay's Console panel.
+  consoleLevels: ["error", "warn", "assert"],
+  recordNetworkErrors: true, // failed fetch and XHR requests (network error or status >= 400)
   onChange: null, // called with the client when its status or outbox changes
   onEnvelope: null, // called with any envelope the server sends other than a ping answer
 };
@@ -356,6 +362,7 @@ class Client {
       maskAllInputs: this.options.maskAllInputs,
       checkoutEveryNms: this.options.checkoutEveryNms,
       ...this.options.recordOptions,
+      plugins: this.recordPlugins(),
       emit: (event, isCheckout) => {
         // An init batch opens with Meta and FullSnapshot: the DomContentLoaded and Load
         // markers rrweb may emit before them carry nothing a replay needs.
@@ -367,6 +374,17 @@ class Client {
       },
     });
     this.every(this.options.flushMs, () => this.flush());
+  }
+
+  /** rrweb record plugins: console entries and failed requests, then any of recordOptions. */
+  recordPlugins() {
+    const plugins = [];
+    const levels = this.options.consoleLevels || [];
+    // Messages are cut at 1,000 characters: a logged object can be the size of the page.
+    const stringifyOptions = { stringLengthLimit: 1000, numOfKeysLimit: 50, depthOfLimit: 4 };
+    if (levels.length) plugins.push(getRecordConsolePlugin({ level: levels, stringifyOptions }));
+    if (this.options.recordNetworkErrors) plugins.push(getRecordNetworkPlugin());
+    return [...plugins, ...(this.options.recordOptions.plugins || [])];
   }
 
   flush() {

@@ -207,7 +207,11 @@ function seekWithin(ts, play) {
 function seek(ts, play = state.playing) {
   if (!state.batches.length || state.startMs === null) return;
   ts = Math.min(Math.max(ts, state.startMs), state.endMs);
-  if (state.live) leaveLive();
+  if (state.live) {
+    leaveLive(ts, play); // the run is rebuilt at ts: seeking the live replayer would be undone
+    draw();
+    return;
+  }
   const loaded = state.replayer && ts >= state.baseTs && ts <= loadedUntil();
   const sameRun = state.replayer && keyframeAt(batchAt(ts)) <= state.runTo - 1 && ts >= state.baseTs;
   state.pendingSeek = null;
@@ -257,12 +261,13 @@ function enterLive() {
   document.body.classList.add("is-live");
 }
 
-function leaveLive() {
+// Back to an ordinary replay, rebuilt at `at` (the recording's end unless told).
+function leaveLive(at = null, play = false) {
+  if (at === null) at = state.batches.length ? state.batches[state.batches.length - 1][LAST] : 0;
   state.live = false;
   document.body.classList.remove("is-live");
-  const at = state.batches.length ? state.batches[state.batches.length - 1][LAST] : 0;
   state.token += 1;
-  startRun(at);
+  startRun(at, { play });
 }
 
 function liveBatch(batch) {
@@ -328,8 +333,10 @@ function applyLiveUpdate(update) {
   for (const batch of update.batches) liveBatch(batch);
   for (const item of update.items) addItem(item);
   if (update.closed) $("live-badge")?.replaceChildren("Closed");
+  addConsoleEntries(update.batches);
   drawMarkers();
   drawSegments();
+  drawConsole();
 }
 
 function connectLive() {
@@ -528,6 +535,97 @@ function draw() {
 function render() {
   draw();
   requestAnimationFrame(render);
+}
+
+// Console & network ------------------------------------------------------------------------
+// What the customer's browser logged as errors and the requests that failed: listed by the
+// server, found in new batches while live, marked on the track; an entry seeks to its moment.
+
+const CONSOLE_PLUGIN = "rrweb/console@1";
+const NETWORK_PLUGIN = "replay/network@1";
+const CONSOLE_LEVELS = new Set(["error", "assert", "warn"]);
+
+function drawConsole() {
+  const markers = $("track-errors");
+  markers.replaceChildren();
+  if (state.startMs === null) return;
+  for (const entry of $("console-list").querySelectorAll(".console-entry")) {
+    const ts = Number(entry.dataset.ts);
+    entry.querySelector(".console-time").textContent = formatMs(ts - state.startMs);
+    const level = entry.classList.contains("level-warn") ? "warn" : "error";
+    const marker = el("span", `marker ${level}`);
+    marker.style.left = `${fraction(ts) * 100}%`;
+    marker.title = entry.title;
+    markers.append(marker);
+  }
+}
+
+// An entry as the server lists it (conversations/rrweb.py), from a recorded plugin event.
+function consoleEntry(event) {
+  const data = event.type === 6 && event.data;
+  const payload = data && data.payload;
+  if (!payload || typeof payload !== "object") return null;
+  if (data.plugin === CONSOLE_PLUGIN && CONSOLE_LEVELS.has(payload.level)) {
+    const args = Array.isArray(payload.payload) ? payload.payload.filter((arg) => typeof arg === "string") : [];
+    const words = args.map((arg) => {
+      try {
+        const value = JSON.parse(arg);
+        return typeof value === "string" ? value : arg;
+      } catch {
+        return arg;
+      }
+    });
+    const message = words.join(" ").trim() || "(no message)";
+    return { ts: event.timestamp, kind: "console", level: payload.level, badge: payload.level, text: message, title: message };
+  }
+  if (data.plugin === NETWORK_PLUGIN && !(payload.status > 0 && payload.status < 400)) {
+    const request = `${String(payload.method || "GET").toUpperCase()} ${payload.url || ""}`;
+    const outcome = payload.status || payload.error || "failed";
+    return { ts: event.timestamp, kind: "network", level: "error", badge: payload.status || "failed", text: request, title: `${request} ${outcome}` };
+  }
+  return null;
+}
+
+function addConsoleEntries(batches) {
+  const list = $("console-list");
+  const totals = $("console-totals").dataset;
+  let listed = 0;
+  for (const batch of batches) {
+    for (const event of batch.events) {
+      const entry = event.type === 6 ? consoleEntry(event) : null;
+      if (!entry) continue;
+      const button = el("button", `console-entry ${entry.kind} level-${entry.level}`);
+      button.type = "button";
+      button.dataset.ts = entry.ts;
+      button.title = entry.title;
+      const time = el("time", "console-time");
+      time.dataset.ts = entry.ts;
+      button.append(time, el("span", "console-level", String(entry.badge)), el("span", "console-message", entry.text));
+      const li = el("li");
+      li.append(button);
+      const after = [...list.querySelectorAll(".console-entry")].find((other) => Number(other.dataset.ts) > entry.ts);
+      list.insertBefore(li, after ? after.parentElement : null);
+      listed += 1;
+      // Counted as the conversation's counters are: warnings are listed, not counted.
+      if (entry.kind === "network") totals.network = Number(totals.network) + 1;
+      else if (entry.level !== "warn") totals.console = Number(totals.console) + 1;
+    }
+  }
+  if (!listed) return;
+  $("console-empty")?.remove();
+  const [logged, failed] = [Number(totals.console), Number(totals.network)];
+  $("console-count").textContent = String(logged + failed);
+  if (logged + failed) {
+    const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+    $("console-totals").textContent = ` · ${plural(logged, "console error")}, ${plural(failed, "failed request")}`;
+  }
+}
+
+function bindConsole() {
+  $("console-list").addEventListener("click", (event) => {
+    const entry = event.target.closest(".console-entry");
+    if (entry) seek(Number(entry.dataset.ts), false); // paused there, to look at the page as it was
+  });
 }
 
 // Controls --------------------------------------------------------------------------------
@@ -876,6 +974,7 @@ async function main() {
   bindControls();
   bindAnnotations();
   bindShortcuts();
+  bindConsole();
   labelTimes();
   requestAnimationFrame(render);
   const index = await getJson(config.indexUrl);
@@ -886,6 +985,7 @@ async function main() {
   drawSegments();
   drawMarkers();
   const moment = momentFromUrl();
+  drawConsole();
   if (state.batches.length) {
     if (moment !== null) await startRun(Math.min(state.startMs + moment, state.endMs));
     else if (config.live) {
