@@ -332,6 +332,9 @@ def archive_import_stream(
             ctx = ingest.Context(source=None)
             for i, data in enumerate(reader.items("archive.batches")):
                 _restore_batch(ctx, conversation, data, f"batches[{i}]")
+            # The archive's counters are restored as they were; the clock offset is derived.
+            offset = ctx.deltas[conversation.pk].get("offset")
+            Conversation.objects.filter(pk=conversation.pk).update(clock_offset_ms=offset)
             for _ in keys:  # what follows the batches: read to check it, not stored
                 reader.value()
     except ArchiveError as exc:

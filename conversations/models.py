@@ -97,6 +97,8 @@ class Conversation(models.Model):
     )
     recording_start_ms = models.BigIntegerField(null=True, blank=True)
     recording_end_ms = models.BigIntegerField(null=True, blank=True)
+    # Server minus browser clock (ms), kept as batches arrive: see conversations.clock.
+    clock_offset_ms = models.BigIntegerField(null=True, blank=True)
     first_seen_at = models.DateTimeField(default=now, db_index=True)
     updated_at = models.DateTimeField(default=now)
     legal_hold = models.BooleanField(

@@ -361,9 +361,18 @@ def conversation_media() -> list[str]:
     )
 
 
-def clock_samples(conversation_id: int) -> list[tuple[datetime, int]]:
-    """(received_at, last_ts) of every batch: the input of the clock offset estimate."""
-    return [(batch.received_at, batch.last_ts) for batch in recording_batch_list(conversation_id)]
+def clock_offset(conversation: Conversation) -> int:
+    """Server minus browser clock (ms), as ingest keeps it; see conversations.clock.
+
+    Without a batch there is no sample, and the clocks are taken to agree.
+    """
+    return conversation.clock_offset_ms if conversation.clock_offset_ms is not None else 0
+
+
+def clock_offset_recomputed(conversation_id: int) -> int:
+    """The clock offset computed again from every batch: what ingest keeps, read the slow way."""
+    batches = recording_batch_list(conversation_id)
+    return clock.clock_offset_ms((batch.received_at, batch.last_ts) for batch in batches)
 
 
 @dataclass(frozen=True)
@@ -371,25 +380,17 @@ class ReplayData:
     """What a page showing one conversation's replay and transcript reads, read once."""
 
     conversation: Conversation
-    batches: list[BatchMeta]
     offset_ms: int
     items: list[dict]
 
 
 def replay_data(*, uuid: str) -> ReplayData | None:
-    """The conversation, its batches, its clock offset and its transcript; None if unknown."""
+    """The conversation, its clock offset and its transcript; None if unknown."""
     conversation = conversation_get(uuid=uuid)
     if conversation is None:
         return None
-    batches = recording_batch_list(conversation.pk)
-    offset_ms = clock.clock_offset_ms((batch.received_at, batch.last_ts) for batch in batches)
-    items = transcript_items(conversation, offset_ms=offset_ms)
-    return ReplayData(conversation, batches, offset_ms, items)
-
-
-def conversation_clock_offset(conversation_id: int) -> int:
-    """Server minus browser clock (ms) for one conversation; see conversations.clock."""
-    return clock.clock_offset_ms(clock_samples(conversation_id))
+    offset_ms = clock_offset(conversation)
+    return ReplayData(conversation, offset_ms, transcript_items(conversation, offset_ms=offset_ms))
 
 
 def _server_ms(moment: datetime | None) -> int | None:
@@ -457,16 +458,17 @@ def transcript_items(conversation: Conversation, *, offset_ms: int) -> list[dict
     return items
 
 
-def recording_index(conversation: Conversation) -> dict:
+def recording_index(conversation: Conversation, batches: list[BatchMeta] | None = None) -> dict:
     """What a player needs before any event: batches with their times, full snapshots, pages.
 
     Each batch is [event_index, first_ts, last_ts, event_count, full_snapshots, segment].
+    `batches`, the conversation's batches if the caller has read them, spares reading them again.
     """
-    batches = list(recording_batches(conversation))
-    offset_ms = clock.clock_offset_ms((b.received_at, b.last_ts) for b in batches)
+    if batches is None:
+        batches = recording_batches(conversation)
     return {
         "conversation_uuid": conversation.uuid,
-        "clock_offset_ms": offset_ms,
+        "clock_offset_ms": clock_offset(conversation),
         "start_ms": min((b.first_ts for b in batches), default=None),
         "end_ms": max((b.last_ts for b in batches), default=None),
         "batches": [
@@ -547,16 +549,15 @@ def live_rows(
     rrweb_ids: list[int],
     message_ids: list[int],
     event_ids: list[int],
-    offset_ms: int | None = None,
 ) -> dict | None:
     """The committed rows a live update names, shaped as the replay page shows them.
 
-    `offset_ms` is the clock offset as of the watcher's previous update. The offset is the
-    smallest sample over the batches (see clock.py), so the new batches are all it takes to
-    bring it up to date; without it, every batch of the recording is read again.
+    The clock offset is the conversation's, written in the transaction that stored the rows.
     """
     try:
-        conversation = Conversation.objects.only("uuid", "closed").get(uuid=conversation_uuid)
+        conversation = Conversation.objects.only("uuid", "closed", "clock_offset_ms").get(
+            uuid=conversation_uuid
+        )
     except Conversation.DoesNotExist:
         return None
     rows = list(
@@ -564,10 +565,7 @@ def live_rows(
         .filter(conversation=conversation, pk__in=rrweb_ids)
         .order_by("event_index")
     )
-    if offset_ms is None:
-        offset_ms = conversation_clock_offset(conversation.pk)
-    elif rows:
-        offset_ms = min(offset_ms, clock.clock_offset_ms((b.received_at, b.last_ts) for b in rows))
+    offset_ms = clock_offset(conversation)
     items = []
     if message_ids:
         customer = customer_arn(conversation)
@@ -596,13 +594,9 @@ def live_catch_up(*, conversation_uuid: str, after_event_index: int | None) -> d
     conversation = conversation_get(uuid=conversation_uuid)
     if conversation is None:
         return None
-    batches = recording_batch_list(conversation.pk)
-    offset_ms = clock.clock_offset_ms((batch.received_at, batch.last_ts) for batch in batches)
-    missed = [
-        batch
-        for batch in batches
-        if after_event_index is None or batch.event_index > after_event_index
-    ]
+    first = None if after_event_index is None else after_event_index + 1
+    missed = recording_batch_list(conversation.pk, first_index=first)
+    offset_ms = clock_offset(conversation)
     return _live_payload(
         conversation,
         offset_ms=offset_ms,

@@ -1,13 +1,19 @@
 """Migrations that rewrite stored data: what was stored before reads the same after."""
 
+from datetime import UTC, datetime
+
 import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from conversations.models import Conversation, Message, TimelineEvent
+from conversations import ingest
+from conversations.models import Conversation
+from conversations.packing import recordings_pack
+from tests import factories as f
 
 BEFORE = ("conversations", "0012_journal_sha256")
 AFTER = ("conversations", "0013_storage_compaction")
+LATEST = ("conversations", "0014_speed_clock_offset")
 
 SUMMARY = {"conversation_uuid": "c-1", "closed": True, "participants": [{"name": "Ada"}]}
 ORIGINAL = {"conversation_message_uuid": "m-1", "body": "Grüße \u2028 🫖", "message_epoch": 1}
@@ -33,10 +39,10 @@ def test_payloads_stored_as_json_columns_read_the_same_once_compressed():
         conversation_id=conversation.pk, event_type="x", envelope=ENVELOPE, envelope_sha256="s"
     )
     try:
-        migrate(AFTER)
-        assert Conversation.objects.get().summary == SUMMARY
-        assert Message.objects.get().original == ORIGINAL
-        assert TimelineEvent.objects.get().envelope == ENVELOPE
+        new = migrate(AFTER)
+        assert new.get_model("conversations", "Conversation").objects.get().summary == SUMMARY
+        assert new.get_model("conversations", "Message").objects.get().original == ORIGINAL
+        assert new.get_model("conversations", "TimelineEvent").objects.get().envelope == ENVELOPE
         with connection.cursor() as cursor:
             cursor.execute("SELECT envelope FROM conversations_timelineevent")
             assert bytes(cursor.fetchone()[0]).startswith(b"\x01")
@@ -44,4 +50,28 @@ def test_payloads_stored_as_json_columns_read_the_same_once_compressed():
         back = migrate(BEFORE)  # and back: JSON columns again
         assert back.get_model("conversations", "TimelineEvent").objects.get().envelope == ENVELOPE
     finally:
+        migrate(LATEST)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_recordings_stored_before_the_clock_offset_was_kept_get_it_from_rows_and_packs():
+    uuid, skew = f.new_uuid(), 42_000
+    first = f.rrweb_events(start=f.T0, count=5)
+    later = f.incremental_events(start=f.T0 + 5_000, count=5)
+    second_page = f.rrweb_events(start=f.T0 + 9_000, count=3, href="https://shop.example/cart")
+
+    def store(index: int, events: list, kind: str, delay: int) -> None:
+        received = datetime.fromtimestamp((events[-1]["timestamp"] + skew + delay) / 1000, tz=UTC)
+        frame = f.dumps(f.rrweb_frame(uuid, index, events, kind=kind))
+        ingest.items_apply([ingest.item_from_text(frame, received_at=received)], source=None)
+
+    store(0, first, "init", 700)
+    store(1, later, "events", 250)  # the tightest sample, packed
+    assert recordings_pack() == 1
+    store(2, second_page, "init", 900)  # in a row
+    try:
         migrate(AFTER)
+        migrate(LATEST)
+        assert Conversation.objects.get(uuid=uuid).clock_offset_ms == skew + 250
+    finally:
+        migrate(LATEST)

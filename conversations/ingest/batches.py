@@ -148,7 +148,7 @@ def batch_store(
     bump(ctx, conversation, "rrweb_event_total", decoded.count)
     if decoded.scrubbed:
         bump(ctx, conversation, "scrubbed_total", decoded.scrubbed)
-    extend(ctx, conversation, decoded.first_ts, decoded.last_ts)
+    extend(ctx, conversation, decoded.first_ts, decoded.last_ts, received_at)
     ctx.notifications.append((conversation.uuid, {"kind": "rrweb", "id": batch.pk}))
     return Status.STORED
 
@@ -412,7 +412,7 @@ def _rrweb_bulk_apply(items: list[Item], ctx: Context) -> dict[int, Outcome]:
             bump(ctx, conversation, "rrweb_event_total", decoded.count)
             if decoded.scrubbed:
                 bump(ctx, conversation, "scrubbed_total", decoded.scrubbed)
-            extend(ctx, conversation, decoded.first_ts, decoded.last_ts)
+            extend(ctx, conversation, decoded.first_ts, decoded.last_ts, candidate.received_at)
         if not rows:
             continue
         try:

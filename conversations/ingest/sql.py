@@ -2,10 +2,12 @@
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 
 from django.db import connection
 from django.utils import timezone
 
+from conversations.clock import epoch_ms
 from conversations.ingest.items import Context
 from conversations.models import Conversation
 
@@ -81,10 +83,15 @@ def bump(ctx: Context, conversation: Conversation, name: str, amount: int = 1) -
     deltas[name] = deltas.get(name, 0) + amount
 
 
-def extend(ctx: Context, conversation: Conversation, first_ts: int, last_ts: int) -> None:
+def extend(
+    ctx: Context, conversation: Conversation, first_ts: int, last_ts: int, received_at: datetime
+) -> None:
+    """Widen the recording's span, and take the batch's clock sample (see clock.py)."""
     deltas = ctx.deltas[conversation.pk]
     deltas["start"] = min(deltas.get("start", first_ts), first_ts)
     deltas["end"] = max(deltas.get("end", last_ts), last_ts)
+    sample = epoch_ms(received_at) - last_ts
+    deltas["offset"] = min(deltas.get("offset", sample), sample)
 
 
 def counters_write(ctx: Context) -> None:
@@ -104,6 +111,12 @@ def counters_write(ctx: Context) -> None:
                 sets.append(
                     "recording_end_ms = CASE WHEN recording_end_ms IS NULL "
                     "OR recording_end_ms < %s THEN %s ELSE recording_end_ms END"
+                )
+                params += [amount, amount]
+            elif name == "offset":
+                sets.append(
+                    "clock_offset_ms = CASE WHEN clock_offset_ms IS NULL "
+                    "OR clock_offset_ms > %s THEN %s ELSE clock_offset_ms END"
                 )
                 params += [amount, amount]
             else:
