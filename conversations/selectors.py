@@ -505,6 +505,37 @@ def recording_events_json(
     return b"[" + b",".join(pieces) + b"]", next_index
 
 
+# The first chunk a replay page plays: one batch from the start; from a live recording's last
+# full snapshot, all that follows it.
+FIRST_CHUNK_EVENTS = 400
+LIVE_CHUNK_EVENTS = 20000
+
+
+def first_chunk_bounds(batches: list[BatchMeta], *, live: bool) -> tuple[int, int, int]:
+    """The first chunk a replay page plays: (from, to) event_index and a size bound.
+
+    A closed recording starts at its first batch; a live one at its last, replayed from the
+    full snapshot before it. The page asks for the same chunk when it has none (replay.js).
+    """
+    if not live:
+        return batches[0].event_index, batches[0].event_index, FIRST_CHUNK_EVENTS
+    last = len(batches) - 1
+    snapshot = next((i for i in range(last, -1, -1) if batches[i].full_snapshots), 0)
+    size = LIVE_CHUNK_EVENTS if snapshot < last else FIRST_CHUNK_EVENTS
+    return batches[snapshot].event_index, batches[last].event_index, size
+
+
+def recording_chunk(conversation: Conversation, *, first: int, last: int, max_events: int) -> dict:
+    """Events of the batches from `first` to `last` (event_index) or `max_events`, and where
+    the next chunk starts; what the recorded page loaded is served from us (see assets)."""
+    events, next_index = recording_events_json(
+        conversation, first_index=first, last_index=last, max_events=max_events
+    )
+    decoded = json.loads(events)
+    rewrite_events(decoded)
+    return {"next": next_index, "events": decoded}
+
+
 def _live_batch(batch: BatchMeta, events_json: bytes) -> dict:
     """A batch as a live page adds it: its index entry, its page and its events."""
     return {
