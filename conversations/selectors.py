@@ -483,14 +483,25 @@ def recording_index(conversation: Conversation, batches: list[BatchMeta] | None 
 
 
 def recording_events_json(
-    conversation: Conversation, *, first_index: int, last_index: int, max_events: int
+    conversation: Conversation,
+    *,
+    first_index: int,
+    last_index: int,
+    max_events: int,
+    batches: list[BatchMeta] | None = None,
 ) -> tuple[bytes, int | None]:
     """Events of the batches from `first_index` on, as JSON array text, and where to go on.
 
     Stops after the batch that reaches `max_events` or at `last_index`; the second value is the
-    next batch's event_index, or None when nothing follows.
+    next batch's event_index, or None when nothing follows. `batches`, all the conversation's
+    batches if the caller has read them, spares reading them again.
     """
-    batches = recording_batch_list(conversation.pk, first_index=first_index, last_index=last_index)
+    if batches is None:
+        batches = recording_batch_list(
+            conversation.pk, first_index=first_index, last_index=last_index
+        )
+    else:
+        batches = [b for b in batches if first_index <= b.event_index <= last_index]
     pieces: list[bytes] = []
     count = 0
     next_index: int | None = None
@@ -525,11 +536,18 @@ def first_chunk_bounds(batches: list[BatchMeta], *, live: bool) -> tuple[int, in
     return batches[snapshot].event_index, batches[last].event_index, size
 
 
-def recording_chunk(conversation: Conversation, *, first: int, last: int, max_events: int) -> dict:
+def recording_chunk(
+    conversation: Conversation,
+    *,
+    first: int,
+    last: int,
+    max_events: int,
+    batches: list[BatchMeta] | None = None,
+) -> dict:
     """Events of the batches from `first` to `last` (event_index) or `max_events`, and where
     the next chunk starts; what the recorded page loaded is served from us (see assets)."""
     events, next_index = recording_events_json(
-        conversation, first_index=first, last_index=last, max_events=max_events
+        conversation, first_index=first, last_index=last, max_events=max_events, batches=batches
     )
     decoded = json.loads(events)
     rewrite_events(decoded)

@@ -139,7 +139,9 @@ def conversation_replay(request: HttpRequest, uuid: str) -> HttpResponse:
         first = {
             "from": start,
             "to": end,
-            **selectors.recording_chunk(conversation, first=start, last=end, max_events=size),
+            **selectors.recording_chunk(
+                conversation, first=start, last=end, max_events=size, batches=batches
+            ),
         }
     config = {
         "uuid": conversation.uuid,

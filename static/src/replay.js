@@ -603,7 +603,6 @@ function bindControls() {
 
 async function main() {
   bindControls();
-  labelTimes();
   requestAnimationFrame(render);
   const index = start?.index || (await getJson(config.indexUrl));
   performance.mark("replay:index");
@@ -616,7 +615,8 @@ async function main() {
   state.startMs = index.start_ms;
   state.endMs = index.end_ms;
   drawSegments();
-  drawMarkers();
+  drawMarkers(); // and the transcript's times, on the recording's clock once it has one
+  if (state.startMs === null) labelTimes();
   if (state.batches.length) {
     if (config.live) {
       await startRun(state.endMs);
