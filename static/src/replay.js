@@ -614,15 +614,16 @@ async function main() {
   state.segments = index.segments;
   state.startMs = index.start_ms;
   state.endMs = index.end_ms;
-  drawSegments();
-  drawMarkers(); // and the transcript's times, on the recording's clock once it has one
-  if (state.startMs === null) labelTimes();
   if (state.batches.length) {
     if (config.live) {
       await startRun(state.endMs);
       enterLive();
     } else await startRun(state.startMs);
   }
+  // After the first frame, which needs none of them.
+  drawSegments();
+  drawMarkers(); // and the transcript's times, on the recording's clock once it has one
+  if (state.startMs === null) labelTimes();
   if (config.live) followLive();
 }
 
