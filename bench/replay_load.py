@@ -120,10 +120,23 @@ def seek_last_minute(page, seek: str, at: str) -> dict:
 
 def visit(context, url: str, ready: str, *, seek: str = "", at: str = "") -> dict:
     """Open `url` in `context`; its first frame, marks and (with `seek`) seek figures."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     page = context.new_page()
     page.add_init_script(LONG_TASKS)
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on(
+        "response", lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400 else None
+    )
     page.goto(url)
-    page.wait_for_function(ready, timeout=300_000)
+    try:
+        page.wait_for_function(ready, timeout=60_000)
+    except PlaywrightTimeout:
+        state = page.evaluate(
+            "() => [document.readyState, performance.getEntriesByType('mark').map((m) => m.name)]"
+        )
+        raise RuntimeError(f"{url}: no first frame within 60 s; {state}, {problems}") from None
     result = {"marks": page.evaluate(MARKS_JS)}
     result["first"] = result["marks"].get("replay:first-frame") or result["marks"].get(
         "baseline:first-frame"
