@@ -29,6 +29,7 @@ migrate: install
 # The demo shop (/demo/) is on for `make run`: it is how a newcomer sees the product work.
 run: export REPLAY_DEMO ?= 1
 run: install js migrate
+	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py first_run
 	$(PY) -m replay.serve -b $(HOST) -p $(PORT)
 

@@ -11,6 +11,7 @@ assets as data: URIs.
 """
 
 import base64
+import functools
 import hashlib
 import http.client
 import ipaddress
@@ -22,9 +23,10 @@ from collections.abc import Callable
 from datetime import timedelta
 from urllib.parse import urljoin, urlsplit
 
+from django.conf import settings
 from django.core import signing
 from django.db import IntegrityError, transaction
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 
 from conversations import conf
@@ -217,6 +219,13 @@ def proxied(url: str) -> str:
         url = "https:" + url
     if not re.match(r"https?://", url, re.IGNORECASE):
         return url
+    return _proxied_path(url, settings.SECRET_KEY, get_script_prefix())
+
+
+# A page's snapshot names the same URLs again and again, and signing each costs more than the
+# rest of serving it: the path depends on nothing else than these three.
+@functools.lru_cache(maxsize=4096)
+def _proxied_path(url: str, secret_key: str, script_prefix: str) -> str:
     return reverse("conversations:asset", kwargs={"token": asset_token(url)})
 
 

@@ -272,13 +272,10 @@ class LiveConsumer(AsyncWebsocketConsumer):
     Session-authenticated (the router wraps it in the auth stack); staff with the view
     permission only. The first message is what the page missed: the batches after the one
     named by `?after=` (its last event_index) and the transcript; then, as the ingest services
-    announce ids after commit, each update, whose rows are therefore always there.
-
-    The socket keeps the recording's clock offset once it has seen a batch (every later batch
-    is announced to it), so an update reads the rows it names and not the whole recording.
+    announce ids after commit, each update, whose rows are therefore always there. An update
+    reads the rows it names and the conversation's clock offset, never the whole recording.
     """
 
-    offset_ms: int | None = None
     sender: asyncio.Task | None = None
 
     async def connect(self) -> None:
@@ -306,9 +303,6 @@ class LiveConsumer(AsyncWebsocketConsumer):
     async def _send_rows(self, rows: dict | None) -> None:
         if rows is None:
             return
-        # Without a batch there is no sample yet, and the offset said is a placeholder.
-        if rows["batches"]:
-            self.offset_ms = rows["clock_offset_ms"]
         await self.send(text_data=json.dumps(rows, separators=(",", ":")))
 
     async def disconnect(self, code: int) -> None:
@@ -340,7 +334,6 @@ class LiveConsumer(AsyncWebsocketConsumer):
                     rrweb_ids=ids["rrweb"],
                     message_ids=ids["message"],
                     event_ids=ids["event"],
-                    offset_ms=self.offset_ms,
                 )
             except Exception:  # the boundary: log and close; the page reconnects and catches up
                 logger.exception("could not load live rows for %s", self.conversation_uuid)

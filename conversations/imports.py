@@ -363,6 +363,9 @@ def archive_import_stream(
                 if href and (first_page is None or event_index < first_page[0]):
                     first_page = (event_index, href)
             _restore_error_counts(ctx, conversation)
+            # The archive's counters are restored as they were; the clock offset is derived.
+            offset = ctx.deltas[conversation.pk].get("offset")
+            Conversation.objects.filter(pk=conversation.pk).update(clock_offset_ms=offset)
             if first_page is not None:  # derived, as ingest derives it, not an archive field
                 Conversation.objects.filter(pk=conversation.pk).update(
                     first_href_index=first_page[0], first_href=first_page[1]

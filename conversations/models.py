@@ -107,6 +107,8 @@ class Conversation(models.Model):
     # as batches arrive (in any order), since packed batches leave no row to query.
     first_href = models.TextField(blank=True, default="", db_default="")
     first_href_index = models.BigIntegerField(null=True, blank=True, editable=False)
+    # Server minus browser clock (ms), kept as batches arrive: see conversations.clock.
+    clock_offset_ms = models.BigIntegerField(null=True, blank=True)
     first_seen_at = models.DateTimeField(default=now, db_index=True)
     updated_at = models.DateTimeField(default=now)
     legal_hold = models.BooleanField(

@@ -470,9 +470,18 @@ def note_list(conversation: Conversation, *, user=None) -> list[dict]:
     return [note_dict(note, user=user) for note in conversation.notes.all()]
 
 
-def clock_samples(conversation_id: int) -> list[tuple[datetime, int]]:
-    """(received_at, last_ts) of every batch: the input of the clock offset estimate."""
-    return [(batch.received_at, batch.last_ts) for batch in recording_batch_list(conversation_id)]
+def clock_offset(conversation: Conversation) -> int:
+    """Server minus browser clock (ms), as ingest keeps it; see conversations.clock.
+
+    Without a batch there is no sample, and the clocks are taken to agree.
+    """
+    return conversation.clock_offset_ms if conversation.clock_offset_ms is not None else 0
+
+
+def clock_offset_recomputed(conversation_id: int) -> int:
+    """The clock offset computed again from every batch: what ingest keeps, read the slow way."""
+    batches = recording_batch_list(conversation_id)
+    return clock.clock_offset_ms((batch.received_at, batch.last_ts) for batch in batches)
 
 
 @dataclass(frozen=True)
@@ -480,25 +489,17 @@ class ReplayData:
     """What a page showing one conversation's replay and transcript reads, read once."""
 
     conversation: Conversation
-    batches: list[BatchMeta]
     offset_ms: int
     items: list[dict]
 
 
 def replay_data(*, uuid: str) -> ReplayData | None:
-    """The conversation, its batches, its clock offset and its transcript; None if unknown."""
+    """The conversation, its clock offset and its transcript; None if unknown."""
     conversation = conversation_get(uuid=uuid)
     if conversation is None:
         return None
-    batches = recording_batch_list(conversation.pk)
-    offset_ms = clock.clock_offset_ms((batch.received_at, batch.last_ts) for batch in batches)
-    items = transcript_items(conversation, offset_ms=offset_ms)
-    return ReplayData(conversation, batches, offset_ms, items)
-
-
-def conversation_clock_offset(conversation_id: int) -> int:
-    """Server minus browser clock (ms) for one conversation; see conversations.clock."""
-    return clock.clock_offset_ms(clock_samples(conversation_id))
+    offset_ms = clock_offset(conversation)
+    return ReplayData(conversation, offset_ms, transcript_items(conversation, offset_ms=offset_ms))
 
 
 def _server_ms(moment: datetime | None) -> int | None:
@@ -566,16 +567,17 @@ def transcript_items(conversation: Conversation, *, offset_ms: int) -> list[dict
     return items
 
 
-def recording_index(conversation: Conversation) -> dict:
+def recording_index(conversation: Conversation, batches: list[BatchMeta] | None = None) -> dict:
     """What a player needs before any event: batches with their times, full snapshots, pages.
 
     Each batch is [event_index, first_ts, last_ts, event_count, full_snapshots, segment].
+    `batches`, the conversation's batches if the caller has read them, spares reading them again.
     """
-    batches = list(recording_batches(conversation))
-    offset_ms = clock.clock_offset_ms((b.received_at, b.last_ts) for b in batches)
+    if batches is None:
+        batches = recording_batches(conversation)
     return {
         "conversation_uuid": conversation.uuid,
-        "clock_offset_ms": offset_ms,
+        "clock_offset_ms": clock_offset(conversation),
         "start_ms": min((b.first_ts for b in batches), default=None),
         "end_ms": max((b.last_ts for b in batches), default=None),
         "batches": [
@@ -590,14 +592,25 @@ def recording_index(conversation: Conversation) -> dict:
 
 
 def recording_events_json(
-    conversation: Conversation, *, first_index: int, last_index: int, max_events: int
+    conversation: Conversation,
+    *,
+    first_index: int,
+    last_index: int,
+    max_events: int,
+    batches: list[BatchMeta] | None = None,
 ) -> tuple[bytes, int | None]:
     """Events of the batches from `first_index` on, as JSON array text, and where to go on.
 
     Stops after the batch that reaches `max_events` or at `last_index`; the second value is the
-    next batch's event_index, or None when nothing follows.
+    next batch's event_index, or None when nothing follows. `batches`, all the conversation's
+    batches if the caller has read them, spares reading them again.
     """
-    batches = recording_batch_list(conversation.pk, first_index=first_index, last_index=last_index)
+    if batches is None:
+        batches = recording_batch_list(
+            conversation.pk, first_index=first_index, last_index=last_index
+        )
+    else:
+        batches = [b for b in batches if first_index <= b.event_index <= last_index]
     pieces: list[bytes] = []
     count = 0
     next_index: int | None = None
@@ -610,6 +623,44 @@ def recording_events_json(
             pieces.append(inner)
         count += batch.event_count
     return b"[" + b",".join(pieces) + b"]", next_index
+
+
+# The first chunk a replay page plays: one batch from the start; from a live recording's last
+# full snapshot, all that follows it.
+FIRST_CHUNK_EVENTS = 400
+LIVE_CHUNK_EVENTS = 20000
+
+
+def first_chunk_bounds(batches: list[BatchMeta], *, live: bool) -> tuple[int, int, int]:
+    """The first chunk a replay page plays: (from, to) event_index and a size bound.
+
+    A closed recording starts at its first batch; a live one at its last, replayed from the
+    full snapshot before it. The page asks for the same chunk when it has none (replay.js).
+    """
+    if not live:
+        return batches[0].event_index, batches[0].event_index, FIRST_CHUNK_EVENTS
+    last = len(batches) - 1
+    snapshot = next((i for i in range(last, -1, -1) if batches[i].full_snapshots), 0)
+    size = LIVE_CHUNK_EVENTS if snapshot < last else FIRST_CHUNK_EVENTS
+    return batches[snapshot].event_index, batches[last].event_index, size
+
+
+def recording_chunk(
+    conversation: Conversation,
+    *,
+    first: int,
+    last: int,
+    max_events: int,
+    batches: list[BatchMeta] | None = None,
+) -> dict:
+    """Events of the batches from `first` to `last` (event_index) or `max_events`, and where
+    the next chunk starts; what the recorded page loaded is served from us (see assets)."""
+    events, next_index = recording_events_json(
+        conversation, first_index=first, last_index=last, max_events=max_events, batches=batches
+    )
+    decoded = json.loads(events)
+    rewrite_events(decoded)
+    return {"next": next_index, "events": decoded}
 
 
 def _live_batch(batch: BatchMeta, events_json: bytes) -> dict:
@@ -656,16 +707,15 @@ def live_rows(
     rrweb_ids: list[int],
     message_ids: list[int],
     event_ids: list[int],
-    offset_ms: int | None = None,
 ) -> dict | None:
     """The committed rows a live update names, shaped as the replay page shows them.
 
-    `offset_ms` is the clock offset as of the watcher's previous update. The offset is the
-    smallest sample over the batches (see clock.py), so the new batches are all it takes to
-    bring it up to date; without it, every batch of the recording is read again.
+    The clock offset is the conversation's, written in the transaction that stored the rows.
     """
     try:
-        conversation = Conversation.objects.only("uuid", "closed").get(uuid=conversation_uuid)
+        conversation = Conversation.objects.only("uuid", "closed", "clock_offset_ms").get(
+            uuid=conversation_uuid
+        )
     except Conversation.DoesNotExist:
         return None
     rows = list(
@@ -673,10 +723,7 @@ def live_rows(
         .filter(conversation=conversation, pk__in=rrweb_ids)
         .order_by("event_index")
     )
-    if offset_ms is None:
-        offset_ms = conversation_clock_offset(conversation.pk)
-    elif rows:
-        offset_ms = min(offset_ms, clock.clock_offset_ms((b.received_at, b.last_ts) for b in rows))
+    offset_ms = clock_offset(conversation)
     items = []
     if message_ids:
         customer = customer_arn(conversation)
@@ -705,13 +752,9 @@ def live_catch_up(*, conversation_uuid: str, after_event_index: int | None) -> d
     conversation = conversation_get(uuid=conversation_uuid)
     if conversation is None:
         return None
-    batches = recording_batch_list(conversation.pk)
-    offset_ms = clock.clock_offset_ms((batch.received_at, batch.last_ts) for batch in batches)
-    missed = [
-        batch
-        for batch in batches
-        if after_event_index is None or batch.event_index > after_event_index
-    ]
+    first = None if after_event_index is None else after_event_index + 1
+    missed = recording_batch_list(conversation.pk, first_index=first)
+    offset_ms = clock_offset(conversation)
     return _live_payload(
         conversation,
         offset_ms=offset_ms,

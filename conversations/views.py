@@ -197,6 +197,18 @@ def conversation_replay(request: HttpRequest, uuid: str) -> HttpResponse:
     conversation, offset_ms, items = data.conversation, data.offset_ms, data.items
     audit_request(request, AuditLog.Action.VIEW, conversation, "replay page")
     staff.conversation_view_record(user=request.user, conversation=conversation)
+    # The page starts playing with what it holds: no request before the first frame.
+    batches = selectors.recording_batches(conversation)
+    first = None
+    if batches:
+        start, end, size = selectors.first_chunk_bounds(batches, live=not conversation.closed)
+        first = {
+            "from": start,
+            "to": end,
+            **selectors.recording_chunk(
+                conversation, first=start, last=end, max_events=size, batches=batches
+            ),
+        }
     config = {
         "uuid": conversation.uuid,
         "indexUrl": reverse("conversations:recording-index", kwargs={"uuid": uuid}),
@@ -215,6 +227,10 @@ def conversation_replay(request: HttpRequest, uuid: str) -> HttpResponse:
             "participants": list(conversation.participants.all()),
             "items": items,
             "config": config,
+            "recording_start": {
+                "index": selectors.recording_index(conversation, batches),
+                "first": first,
+            },
             "exports": _export_links(request, conversation.uuid),
             "duration": format_ms(_duration_ms(conversation)),
             "recording": format_ms(_recording_ms(conversation)),
@@ -264,15 +280,8 @@ def recording_events(request: HttpRequest, uuid: str) -> HttpResponse:
         max_events = max(100, min(int(request.GET.get("max", CHUNK_EVENTS)), 20 * CHUNK_EVENTS))
     except ValueError:
         max_events = CHUNK_EVENTS
-    events, next_index = selectors.recording_events_json(
-        conversation, first_index=first, last_index=last, max_events=max_events
-    )
-    # What the recorded page loaded is loaded from us, not from third parties: see assets.
-    decoded = json.loads(events)
-    assets.rewrite_events(decoded)
-    events = json.dumps(decoded, separators=(",", ":"), ensure_ascii=False).encode()
-    head = b'{"next":' + (str(next_index).encode() if next_index is not None else b"null")
-    return _json(request, head + b',"events":' + events + b"}")
+    chunk = selectors.recording_chunk(conversation, first=first, last=last, max_events=max_events)
+    return _json(request, json.dumps(chunk, separators=(",", ":"), ensure_ascii=False).encode())
 
 
 @require_GET

@@ -251,7 +251,8 @@ def agent_console(request: HttpRequest, uuid: str) -> HttpResponse:
     if data is None:
         raise Http404("No such conversation.")
     conversation, items = data.conversation, data.items
-    pages = [s["href"] for s in selectors.segments(data.batches) if s.get("href")]
+    batches = selectors.recording_batches(conversation)
+    pages = [s["href"] for s in selectors.segments(batches) if s.get("href")]
     customer = conversation.participants.order_by("joined_dts", "id").first()
     config = {
         "uuid": conversation.uuid,

@@ -107,6 +107,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files, compressed and under content-hashed names cached for a year (WhiteNoise).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -210,7 +212,15 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = VAR_DIR / "staticfiles"
+# Filled by `manage.py collectstatic` (`make run` and `make production` run it): each file
+# under its own name and a content-hashed one, with a gzip copy beside it. Pages link the
+# hashed names, which WhiteNoise serves with a year's caching; the reference client, which
+# shops link by its plain name (static/dist/client.js), is served under that too.
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or VAR_DIR / "staticfiles")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 
 # Recordings are untrusted DOM replayed inside our pages: no script may run but our own bundle.
 # Styles stay inline-capable because replayed pages carry their own. Images, fonts and media

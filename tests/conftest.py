@@ -1,9 +1,12 @@
 """Shared fixtures. Services a test needs are required, not optional, when CI says so."""
 
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -206,11 +209,28 @@ def demo_server(transactional_db):
         yield server
 
 
+@pytest.fixture(scope="session")
+def collected_static(tmp_path_factory) -> Path:
+    """Static files collected as `make run` and `make production` collect them."""
+    root = tmp_path_factory.mktemp("static")
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "replay.settings", "STATIC_ROOT": str(root)}
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        check=True,
+    )
+    return root
+
+
 @pytest.fixture
-def server_without_demo(transactional_db):
+def server_without_demo(transactional_db, collected_static):
     """A Daphne process on the project's own settings with the demo off, as in production."""
     with running_daphne(
-        DJANGO_SETTINGS_MODULE="replay.settings", REPLAY_DEMO="0", DEBUG="0"
+        DJANGO_SETTINGS_MODULE="replay.settings",
+        REPLAY_DEMO="0",
+        DEBUG="0",
+        STATIC_ROOT=str(collected_static),
     ) as server:
         yield server.address
 

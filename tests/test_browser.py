@@ -3,6 +3,9 @@
 import json
 import os
 import shutil
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,7 +15,7 @@ from django.conf import settings
 from bench.harness import CHROMIUM_ARGS
 from conversations import ingest
 from tests import factories as f
-from tests.conftest import poll, require
+from tests.conftest import journal_applied, poll, require
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -252,6 +255,91 @@ def test_a_batch_streamed_into_an_open_conversation_appears_without_reload(
         timeout=3_000
     )
     assert page.locator("#transcript li.item", has_text="All done, thanks!").count() == 1
+    assert "shop.example/done" in page.locator("#segments").inner_text()
+
+
+def stream_shopper(
+    server: str,
+    source,
+    uuid: str,
+    batches: list[dict],
+    *,
+    pause_after: int,
+    paused: threading.Event,
+    go: threading.Event,
+    last: threading.Event,
+) -> None:
+    """Start a conversation and send `batches` as the shop's client would, each acknowledged by
+    a ping (in the journal); after the first `pause_after`, say so and wait for `go`, then go
+    on sending one every 0.3 s, the last one once `last` is set."""
+    from websockets.sync.client import connect
+
+    with connect(
+        f"ws://{server}/ws/ingest/",
+        additional_headers={"Authorization": f"Bearer {source.raw_key}"},
+    ) as ws:
+        for number, frame in enumerate([f.new_conversation(uuid), *batches]):
+            if number == pause_after + 1:
+                paused.set()
+                assert go.wait(timeout=30)
+            if number == len(batches):
+                assert last.wait(timeout=30)
+            if number > pause_after:
+                time.sleep(0.3)
+            ws.send(f.dumps(frame))
+            ws.send('{"type":"ping"}')
+            assert json.loads(ws.recv(timeout=10)) == {"type": "ping"}
+
+
+def _stored_batches(uuid: str) -> int:
+    from conversations.models import Conversation
+
+    found = Conversation.objects.filter(uuid=uuid).values_list("rrweb_batch_total", flat=True)
+    return found.first() or 0
+
+
+@pytest.mark.parametrize("opened_after", [0, 1, 4], ids=["no-batch-yet", "one-batch", "four"])
+def test_a_replay_opened_while_the_shopper_streams_reaches_its_first_frame_and_follows(
+    browser, daphne_server, staff_client, source, opened_after
+):
+    uuid = f.new_uuid()
+    start = int(time.time() * 1000)
+    kettles = page_events(start, "Kettles", href="https://shop.example/kettles")
+    batches = [f.rrweb_frame(uuid, 0, kettles, kind="init")]
+    batches += [
+        f.rrweb_frame(uuid, n, f.incremental_events(start=start + 2_000 + 300 * n, count=5))
+        for n in range(1, 12)
+    ]
+    done = page_events(start + 6_000, "Order confirmed", href="https://shop.example/done")
+    batches.append(f.rrweb_frame(uuid, 12, done, kind="init"))
+    paused, go, last = threading.Event(), threading.Event(), threading.Event()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        shopper = pool.submit(
+            stream_shopper,
+            daphne_server,
+            source,
+            uuid,
+            batches,
+            pause_after=opened_after,
+            paused=paused,
+            go=go,
+            last=last,
+        )
+        assert paused.wait(timeout=20)
+        in_thread(journal_applied)
+        assert in_thread(_stored_batches, uuid) == opened_after
+        page = open_page(browser, daphne_server, staff_client, timeout=30_000)
+        go.set()  # the shopper goes on while the page loads and afterwards
+        # The page finishes loading (goto waits for it) though the shopper is still sending.
+        page.goto(f"http://{daphne_server}/conversations/{uuid}/")
+        _wait_for_first_frame(page)
+        stage = page.frame_locator("#stage iframe")
+        stage.locator("body", has_text="Kettles").wait_for()
+        last.set()
+        shopper.result(timeout=30)
+    # What was sent after the page opened arrived live, up to the last page load.
+    stage.locator("body", has_text="Order confirmed").wait_for(timeout=10_000)
+    page.wait_for_function("() => replayState.batches.length === 13 && replayState.live")
     assert "shop.example/done" in page.locator("#segments").inner_text()
 
 

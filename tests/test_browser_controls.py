@@ -178,6 +178,22 @@ def test_the_keyboard_still_drives_the_player_after_its_buttons_were_clicked(
     assert page.errors == []
 
 
+@pytest.mark.parametrize("closed", [True, False], ids=["closed", "live"])
+def test_the_first_frame_is_drawn_from_the_page_itself_without_waiting_for_a_request(
+    browser, daphne_server, staff_client, closed
+):
+    page = open_page(browser, daphne_server, staff_client)
+    held: list = []
+    page.route("**/recording/**", lambda route: held.append(route))  # nothing answers
+    page.goto(f"http://{daphne_server}/conversations/{seed_conversation(closed=closed)}/")
+    _wait_for_first_frame(page)
+    # A closed recording starts at its beginning; a live one at its latest page.
+    shown = page.frame_locator("#stage iframe").locator("body").inner_text()
+    assert ("Blue kettle" if closed else "Checkout: 2 items") in shown
+    for route in held:
+        route.abort()
+
+
 def test_an_arrow_key_pressed_while_the_rest_is_still_loading_lands_where_asked(
     browser, daphne_server, staff_client
 ):
@@ -195,7 +211,7 @@ def test_an_arrow_key_pressed_while_the_rest_is_still_loading_lands_where_asked(
     page.route("**/recording/events.json?*", hold_all_but_the_first_chunk)
     page.goto(f"http://{daphne_server}/conversations/{uuid}/")
     _wait_for_first_frame(page)
-    page.wait_for_function("() => replayState.loads >= 2")
+    page.wait_for_function("() => replayState.loads >= 1")  # the first chunk came with the page
     start = page.evaluate("() => replayState.startMs")
     assert page.evaluate("() => replayState.runTo < replayState.batches.length")
 

@@ -48,7 +48,8 @@ def test_a_message_lands_on_the_recording_where_it_was_sent_despite_a_skewed_bro
     apply(f.message(uuid, "Hi!", epoch=f.T0 + 8_000 + skew), f.T0 + 8_000 + skew)
 
     conversation = Conversation.objects.get(uuid=uuid)
-    offset = selectors.conversation_clock_offset(conversation.pk)
+    offset = selectors.clock_offset(conversation)
+    assert offset == selectors.clock_offset_recomputed(conversation.pk)
     (item,) = [
         i
         for i in selectors.transcript_items(conversation, offset_ms=offset)
@@ -56,3 +57,23 @@ def test_a_message_lands_on_the_recording_where_it_was_sent_despite_a_skewed_bro
     ]
     assert abs(item["epoch"] - (f.T0 + 8_000)) <= 150
     assert abs(offset - skew) < timedelta(seconds=1) / timedelta(milliseconds=1)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("in_order", [True, False], ids=["appended", "arriving-late"])
+def test_the_conversation_keeps_the_tightest_clock_sample_of_its_batches(in_order):
+    # Appended batches take the bulk path; a batch below what is stored, the per-frame one.
+    skew, uuid = 90_000, f.new_uuid()
+    first = f.rrweb_events(start=f.T0, count=5)
+    later = f.incremental_events(start=f.T0 + 5_000, count=5)
+    frames = [
+        (f.rrweb_frame(uuid, 0, first, kind="init"), first[-1]["timestamp"] + skew + 300),
+        (f.rrweb_frame(uuid, 1, later), later[-1]["timestamp"] + skew + 2_000),
+    ]
+    for frame, received_ms in frames if in_order else frames[::-1]:
+        item = ingest.item_from_text(f.dumps(frame), received_at=at(received_ms))
+        ingest.items_apply([item], source=None)
+
+    conversation = Conversation.objects.get(uuid=uuid)
+    assert conversation.clock_offset_ms == skew + 300
+    assert selectors.clock_offset_recomputed(conversation.pk) == skew + 300

@@ -81,6 +81,19 @@ def test_a_version_1_archive_without_notes_is_still_imported():
     assert not ConversationNote.objects.exists()
 
 
+def test_an_imported_recording_has_the_clock_offset_it_had_when_exported(tmp_path):
+    conversation = recorded_conversation()
+    offset = Conversation.objects.get(pk=conversation.pk).clock_offset_ms
+    path = tmp_path / "one.json"
+    path.write_bytes(exports.archive_bytes(conversation))
+    conversation_delete(conversation=conversation)
+
+    run_import(path)
+
+    assert offset is not None
+    assert Conversation.objects.get().clock_offset_ms == offset
+
+
 def test_archive_of_a_stored_conversation_is_skipped():
     conversation = recorded_conversation()
     result = archive_import(exports.archive_bytes(conversation))

@@ -141,7 +141,7 @@ def apply_received(received_ms: int, *frames: dict) -> None:
 
 
 def whole_recording_offset(uuid: str) -> int:
-    return selectors.conversation_clock_offset(Conversation.objects.get(uuid=uuid).pk)
+    return selectors.clock_offset_recomputed(Conversation.objects.get(uuid=uuid).pk)
 
 
 @pytest.mark.parametrize("batches_before", [0, 1])

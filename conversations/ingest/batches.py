@@ -151,7 +151,7 @@ def batch_store(
     page_errors_insert(conversation_id=conversation.pk, event_index=event_index, batch=decoded)
     if decoded.scrubbed:
         bump(ctx, conversation, "scrubbed_total", decoded.scrubbed)
-    extend(ctx, conversation, decoded.first_ts, decoded.last_ts)
+    extend(ctx, conversation, decoded.first_ts, decoded.last_ts, received_at)
     first_page(ctx, conversation, event_index, decoded.href or "")
     ctx.notifications.append((conversation.uuid, {"kind": "rrweb", "id": batch.pk}))
     return Status.STORED
@@ -438,7 +438,7 @@ def _rrweb_bulk_apply(items: list[Item], ctx: Context) -> dict[int, Outcome]:
             page_errors_count(ctx, conversation, decoded)
             if decoded.scrubbed:
                 bump(ctx, conversation, "scrubbed_total", decoded.scrubbed)
-            extend(ctx, conversation, decoded.first_ts, decoded.last_ts)
+            extend(ctx, conversation, decoded.first_ts, decoded.last_ts, candidate.received_at)
             first_page(ctx, conversation, candidate.event_index, decoded.href or "")
         if not rows:
             continue

@@ -2,10 +2,12 @@
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 
 from django.db import connection
 from django.utils import timezone
 
+from conversations.clock import epoch_ms
 from conversations.ingest.items import Context
 from conversations.models import Conversation
 
@@ -93,10 +95,15 @@ def bump(ctx: Context, conversation: Conversation, name: str, amount: int = 1) -
     deltas[name] = deltas.get(name, 0) + amount
 
 
-def extend(ctx: Context, conversation: Conversation, first_ts: int, last_ts: int) -> None:
+def extend(
+    ctx: Context, conversation: Conversation, first_ts: int, last_ts: int, received_at: datetime
+) -> None:
+    """Widen the recording's span, and take the batch's clock sample (see clock.py)."""
     deltas = ctx.deltas[conversation.pk]
     deltas["start"] = min(deltas.get("start", first_ts), first_ts)
     deltas["end"] = max(deltas.get("end", last_ts), last_ts)
+    sample = epoch_ms(received_at) - last_ts
+    deltas["offset"] = min(deltas.get("offset", sample), sample)
 
 
 def first_page(ctx: Context, conversation: Conversation, event_index: int, href: str) -> None:
@@ -133,6 +140,12 @@ def counters_write(ctx: Context) -> None:
                     f"first_href_index = CASE WHEN {earlier} THEN %s ELSE first_href_index END"
                 )
                 params += [amount[0], amount[1], amount[0], amount[0]]
+            elif name == "offset":
+                sets.append(
+                    "clock_offset_ms = CASE WHEN clock_offset_ms IS NULL "
+                    "OR clock_offset_ms > %s THEN %s ELSE clock_offset_ms END"
+                )
+                params += [amount, amount]
             else:
                 column = connection.ops.quote_name(name)
                 sets.append(f"{column} = {column} + %s")
