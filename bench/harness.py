@@ -144,6 +144,23 @@ def scratch_database() -> tuple[str, str, Callable[[], None]]:
     return f"{url.rpartition('/')[0]}/{name}", f"PostgreSQL ({name})", drop
 
 
+def scratch_postgres_django(script: str, purpose: str) -> tuple[str, Callable[[], None]]:
+    """For a benchmark at scale: a scratch PostgreSQL database, with Django set up on it.
+
+    Exits with `purpose` unless DATABASE_URL names PostgreSQL. Returns (a label, a cleanup).
+    """
+    print(f"command: DATABASE_URL=postgres://... .venv/bin/python bench/{script}")
+    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        sys.exit(f"bench/{script} {purpose}: set DATABASE_URL")
+    url, label, cleanup = scratch_database()
+    os.environ["DATABASE_URL"] = url
+    os.environ["DJANGO_SETTINGS_MODULE"] = "replay.settings"
+    import django
+
+    django.setup()
+    return label, cleanup
+
+
 def scratch_project(env: dict[str, str]) -> tuple[str, str, Callable[[], None]]:
     """A scratch database, migrated, with an ingest key, for a benchmark's server processes.
 

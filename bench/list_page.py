@@ -10,7 +10,6 @@ unwatched filters on, on the first page and 200 pages deep.
     DATABASE_URL=postgres://user@host:5432/db .venv/bin/python bench/list_page.py
 """
 
-import os
 import statistics
 import sys
 import time
@@ -19,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.harness import scratch_database  # noqa: E402
+from bench.harness import scratch_postgres_django  # noqa: E402
 from bench.search import fill  # noqa: E402
 
 
@@ -67,15 +66,9 @@ def timed_pair(baseline, read, rounds: int = 15) -> tuple[float, float]:
 
 
 def main() -> None:
-    print("command: DATABASE_URL=postgres://... .venv/bin/python bench/list_page.py")
-    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
-        sys.exit("bench/list_page.py measures the list at scale on PostgreSQL: set DATABASE_URL")
-    url, label, cleanup = scratch_database()
-    os.environ["DATABASE_URL"] = url
-    os.environ["DJANGO_SETTINGS_MODULE"] = "replay.settings"
-    import django
-
-    django.setup()
+    label, cleanup = scratch_postgres_django(
+        "list_page.py", "measures the list at scale on PostgreSQL"
+    )
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.db import connection

@@ -7,7 +7,6 @@ the full-text indexes of migration 0004 and, as the baseline, with them dropped.
     DATABASE_URL=postgres://user@host:5432/db .venv/bin/python bench/search.py
 """
 
-import os
 import statistics
 import sys
 import time
@@ -16,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.harness import scratch_database  # noqa: E402
+from bench.harness import scratch_postgres_django  # noqa: E402
 
 QUERIES = ["kettles 42", "p77@example.com", "hello there"]
 
@@ -61,15 +60,7 @@ def timed(search, query: str) -> float:
 
 
 def main() -> None:
-    print("command: DATABASE_URL=postgres://... .venv/bin/python bench/search.py")
-    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
-        sys.exit("bench/search.py measures PostgreSQL's full-text search: set DATABASE_URL")
-    url, label, cleanup = scratch_database()
-    os.environ["DATABASE_URL"] = url
-    os.environ["DJANGO_SETTINGS_MODULE"] = "replay.settings"
-    import django
-
-    django.setup()
+    label, cleanup = scratch_postgres_django("search.py", "measures PostgreSQL's full-text search")
     from django.core.management import call_command
     from django.db import connection
 
