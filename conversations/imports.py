@@ -273,10 +273,7 @@ def _restore_head(head: dict[str, Any], *, trust: bool) -> Conversation:
     return conversation
 
 
-def _restore_batch(
-    ctx: ingest.Context, conversation: Conversation, data: Any, where: str
-) -> tuple[int, str]:
-    """Store one batch of the archive; return its event_index and page."""
+def _restore_batch(ctx: ingest.Context, conversation: Conversation, data: Any, where: str) -> None:
     meta = _fields(RRWebBatch, data, storage.BATCH_FIELDS, where)
     if not isinstance(data.get("events"), list):
         raise ArchiveError(f"{where}.events must be a list of rrweb events")
@@ -299,19 +296,24 @@ def _restore_batch(
     RRWebBatch.objects.filter(conversation=conversation, event_index=meta["event_index"]).update(
         segment=meta["segment"], raw_size=meta["raw_size"]
     )
-    return meta["event_index"], meta["href"] or ""
 
 
-def _restore_error_counts(ctx: ingest.Context, conversation: Conversation) -> None:
-    """Console errors and failed requests, counted again from the recording as it was stored.
+def _restore_derived(ctx: ingest.Context, conversation: Conversation) -> None:
+    """What ingest derives from the batches and the archive does not carry, in one UPDATE.
 
-    The archive does not carry these counters (archives made before them must still import);
-    storing the batches listed the errors and counted them in `ctx`, which is not written.
+    Storing the batches noted it in `ctx`, as for live frames, but `ctx` is not written
+    here (the archive's own counters are restored as they were): the console errors and
+    failed requests (archives made before them must still import), the clock offset, and
+    the first page (of the lowest-numbered batch with one).
     """
-    counted = ctx.deltas.get(conversation.pk, {})
+    derived = ctx.deltas.get(conversation.pk, {})
+    first_href_index, first_href = derived.get("page", (None, ""))
     Conversation.objects.filter(pk=conversation.pk).update(
-        console_error_total=counted.get("console_error_total", 0),
-        network_error_total=counted.get("network_error_total", 0),
+        console_error_total=derived.get("console_error_total", 0),
+        network_error_total=derived.get("network_error_total", 0),
+        clock_offset_ms=derived.get("offset"),
+        first_href_index=first_href_index,
+        first_href=first_href,
     )
 
 
@@ -357,19 +359,9 @@ def archive_import_stream(
         with transaction.atomic():
             conversation = _restore_head(head, trust=trust)
             ctx = ingest.Context(source=None)
-            first_page: tuple[int, str] | None = None
             for i, data in enumerate(reader.items("archive.batches")):
-                event_index, href = _restore_batch(ctx, conversation, data, f"batches[{i}]")
-                if href and (first_page is None or event_index < first_page[0]):
-                    first_page = (event_index, href)
-            _restore_error_counts(ctx, conversation)
-            # The archive's counters are restored as they were; the clock offset is derived.
-            offset = ctx.deltas[conversation.pk].get("offset")
-            Conversation.objects.filter(pk=conversation.pk).update(clock_offset_ms=offset)
-            if first_page is not None:  # derived, as ingest derives it, not an archive field
-                Conversation.objects.filter(pk=conversation.pk).update(
-                    first_href_index=first_page[0], first_href=first_page[1]
-                )
+                _restore_batch(ctx, conversation, data, f"batches[{i}]")
+            _restore_derived(ctx, conversation)
             for _ in keys:  # what follows the batches: read to check it, not stored
                 reader.value()
     except ArchiveError as exc:
