@@ -135,6 +135,7 @@ class IngestConsumer(AsyncWebsocketConsumer):
         self.in_flight: deque[asyncio.Task] = deque()
         self.rejected_at: deque[float] = deque()
         self.timer: asyncio.TimerHandle | None = None
+        self.urgent_waiting = False  # a chat frame is buffered behind a group being appended
         self.closing = False
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
@@ -159,8 +160,13 @@ class IngestConsumer(AsyncWebsocketConsumer):
             self.buffer_bytes += frame.size
             if frame.rejected:
                 self.rejected_at.append(time.monotonic())
+            if frame.urgent and self.in_flight:
+                # A chat frame skips the group delay, but while a group is being appended
+                # it waits for that one: the next group then holds everything that came
+                # meanwhile, so a flood of chat frames is appended in groups, not one by one.
+                self.urgent_waiting = True
             if (
-                frame.urgent
+                (frame.urgent and not self.in_flight)
                 or len(self.buffer) >= conf.get("REPLAY_FLUSH_MAX_FRAMES")
                 or self.buffer_bytes >= conf.get("REPLAY_FLUSH_MAX_BYTES")
             ):
@@ -182,8 +188,14 @@ class IngestConsumer(AsyncWebsocketConsumer):
         task = asyncio.ensure_future(self._write(self.last_flush, rows, reply))
         self.last_flush = task
         self.in_flight.append(task)
-        task.add_done_callback(self.in_flight.remove)
+        task.add_done_callback(self._written)
         return task
+
+    def _written(self, task: asyncio.Task) -> None:
+        self.in_flight.remove(task)
+        if self.urgent_waiting and not self.in_flight and not self.closing:
+            self.urgent_waiting = False
+            self._flush()
 
     async def _write(
         self, previous: asyncio.Task | None, rows: list[tuple], reply: tuple[str, str] | None

@@ -171,6 +171,37 @@ async def test_a_chat_message_reaches_the_journal_at_once_and_batches_wait_for_t
     await comm.disconnect()
 
 
+async def test_a_flood_of_chat_messages_is_appended_in_groups_not_one_by_one(
+    source, drain, monkeypatch
+):
+    """A message skips the delay, but one behind a group being appended waits for it.
+
+    Otherwise every message of a flood is a commit of its own, and on SQLite a shop's
+    2,000 new conversations take a minute to be acknowledged.
+    """
+    from conversations.ingest import journal
+
+    commits = []
+    real = journal.journal_append_async
+
+    async def counting(rows):
+        commits.append(len(rows))
+        await real(rows)
+
+    monkeypatch.setattr(journal, "journal_append_async", counting)
+    uuid = f.new_uuid()
+    comm = communicator(key=source.raw_key)
+    await comm.connect()
+    for n in range(300):
+        await comm.send_to(text_data=f.dumps(f.message(uuid, f"m{n}")))
+    assert await ping(comm) == {"type": "ping"}
+    assert sum(commits) == 300
+    assert len(commits) <= 100, commits
+    await drain()
+    assert await count(Message) == 300
+    await comm.disconnect()
+
+
 def _rename_table(old: str, new: str) -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"ALTER TABLE {old} RENAME TO {new}")
