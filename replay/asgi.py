@@ -1,4 +1,4 @@
-"""ASGI entry point: HTTP through Django, WebSockets through the Channels router."""
+"""ASGI entry point: static files, then HTTP through Django; WebSockets through Channels."""
 
 import os
 
@@ -12,10 +12,13 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from conversations.ingest.worker import embedded_worker_ensure  # noqa: E402
 from conversations.routing import websocket_urlpatterns  # noqa: E402
+from replay.static import StaticFiles  # noqa: E402
 
 router = ProtocolTypeRouter(
     {
-        "http": django_application,  # static files too: WhiteNoise's middleware (settings)
+        # Static files on the event loop; anything else (and what WhiteNoise's middleware in
+        # the settings would serve to another server) through Django.
+        "http": StaticFiles(django_application),
         "websocket": URLRouter(websocket_urlpatterns),
     }
 )

@@ -1,6 +1,7 @@
 """Static files as production serves them: collected, content-hashed, compressed, cached."""
 
 import re
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -41,3 +42,23 @@ def test_the_reference_client_is_still_served_under_the_name_shops_link(server_w
     assert body == CLIENT.read_bytes()
     # A plain name may change content at the next release: it must not be cached for a year.
     assert "immutable" not in headers.get("cache-control", "")
+
+
+def test_a_bundle_revalidates_with_304_and_keeps_the_security_headers(server_without_demo):
+    page, _ = get(f"http://{server_without_demo}/accounts/login/")
+    (css,) = re.findall(rb'href="(/static/dist/app\.[0-9a-f]{12}\.css)"', page)
+    url = f"http://{server_without_demo}{css.decode()}"
+    _, headers = get(url)
+    assert headers["x-content-type-options"] == "nosniff"
+
+    request = urllib.request.Request(url, headers={"If-None-Match": headers["etag"]})
+    with pytest.raises(urllib.error.HTTPError) as not_modified:
+        urllib.request.urlopen(request, timeout=10)
+    assert not_modified.value.code == 304
+    assert not_modified.value.read() == b""
+
+
+def test_a_static_path_that_names_no_file_is_djangos_404(server_without_demo):
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        get(f"http://{server_without_demo}/static/dist/no-such-bundle.js")
+    assert missing.value.code == 404
