@@ -1,5 +1,6 @@
 """Console errors and failed requests: counted and listed as their batches are stored."""
 
+import io
 import json
 
 import pytest
@@ -98,3 +99,39 @@ def test_a_nul_character_in_a_console_message_is_listed_as_a_replacement_charact
     page = f.rrweb_events() + [f.console_event(f.T0 + 900, "bad\x00byte")]
     apply(f.rrweb_frame(uuid, 0, page, kind="init"))
     assert listed(uuid)[0][3] == "bad\ufffdbyte"
+
+
+def test_recordings_stored_before_errors_were_counted_are_recounted_by_the_command():
+    """As after upgrading: the counters say 0 and nothing is listed, until the command runs."""
+    from django.core.management import call_command
+
+    uuid, quiet = f.new_uuid(), f.new_uuid()
+    t = f.T0
+    page = f.rrweb_events(start=t) + [f.console_event(t + 900, "TypeError: cart is undefined")]
+    failed = [f.network_event(t + 3_000, "https://shop.example/api/stock", status=503)]
+    apply(f.rrweb_frame(uuid, 0, page, kind="init"), f.rrweb_frame(uuid, 1, failed))
+    apply(f.rrweb_frame(quiet, 0, f.rrweb_events(), kind="init"))
+    counted = listed(uuid)
+    PageError.objects.all().delete()
+    Conversation.objects.update(console_error_total=0, network_error_total=0)
+
+    out = io.StringIO()
+    call_command("recount_page_errors", stdout=out)
+    call_command("recount_page_errors", stdout=out)  # again: nothing doubles
+
+    conversation = Conversation.objects.get(uuid=uuid)
+    assert (conversation.console_error_total, conversation.network_error_total) == (1, 1)
+    assert listed(uuid) == counted
+    assert Conversation.objects.get(uuid=quiet).error_total == 0
+    assert out.getvalue().splitlines()[-1] == (
+        "Recounted 2 recording(s): 1 console error(s), 1 failed request(s)."
+    )
+
+
+def test_recounting_a_conversation_without_a_recording_says_so():
+    from django.core.management import CommandError, call_command
+
+    uuid = f.new_uuid()
+    apply(f.message(uuid, "hello"))
+    with pytest.raises(CommandError, match=uuid):
+        call_command("recount_page_errors", uuid)

@@ -148,7 +148,9 @@ def batch_store(
     bump(ctx, conversation, "rrweb_batch_total")
     bump(ctx, conversation, "rrweb_event_total", decoded.count)
     page_errors_count(ctx, conversation, decoded)
-    page_errors_insert(conversation_id=conversation.pk, event_index=event_index, batch=decoded)
+    page_errors_insert(
+        conversation_id=conversation.pk, event_index=event_index, errors=decoded.errors
+    )
     if decoded.scrubbed:
         bump(ctx, conversation, "scrubbed_total", decoded.scrubbed)
     extend(ctx, conversation, decoded.first_ts, decoded.last_ts, received_at)
@@ -449,7 +451,7 @@ def _rrweb_bulk_apply(items: list[Item], ctx: Context) -> dict[int, Outcome]:
                     page_errors_insert(
                         conversation_id=conversation.pk,
                         event_index=row["event_index"],
-                        batch=row["decoded"],
+                        errors=row["decoded"].errors,
                     )
         except IntegrityError:
             # Another connection stored one of these meanwhile: the per-frame path decides.

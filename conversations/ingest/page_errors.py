@@ -1,9 +1,14 @@
 """Console errors and failed requests of a stored batch: counted, and kept for the replay page."""
 
-from conversations import rrweb
+import json
+
+from django.db import transaction
+
+from conversations import rrweb, storage
 from conversations.ingest.items import Context
 from conversations.ingest.sql import bump
 from conversations.models import Conversation, PageError
+from conversations.selectors import recording_batch_list
 
 
 def page_errors_count(ctx: Context, conversation: Conversation, batch: rrweb.DecodedBatch) -> None:
@@ -15,14 +20,14 @@ def page_errors_count(ctx: Context, conversation: Conversation, batch: rrweb.Dec
 
 
 def page_errors_insert(
-    *, conversation_id: int, event_index: int, batch: rrweb.DecodedBatch
+    *, conversation_id: int, event_index: int, errors: tuple[rrweb.PageError, ...]
 ) -> None:
     """Keep a stored batch's errors as rows; call it once the batch's own row is written.
 
     A page logging in a loop is counted in full but listed only up to MAX_ERRORS_PER_BATCH
     rows a batch. A row already there (the same event) is left as it is.
     """
-    if not batch.errors:
+    if not errors:
         return
     PageError.objects.bulk_create(
         [
@@ -39,7 +44,42 @@ def page_errors_insert(
                 status=error.status,
                 duration_ms=error.duration_ms,
             )
-            for error in batch.errors[: rrweb.MAX_ERRORS_PER_BATCH]
+            for error in errors[: rrweb.MAX_ERRORS_PER_BATCH]
         ],
         ignore_conflicts=True,
     )
+
+
+def page_errors_recount(conversation_id: int) -> tuple[int, int]:
+    """Count and list a stored recording's errors again, from its batches; (console, network).
+
+    For recordings stored before ingest counted them: their counters say 0 and the replay
+    page lists nothing. The counters are set, not added to, so running it twice (or on a
+    recording ingest already counted) changes nothing. The conversation's row is locked
+    first: the worker updates that row in the transaction that stores a batch, so a batch
+    arriving meanwhile is counted either here or by the worker after, never twice or lost.
+    """
+    console = network = 0
+    with transaction.atomic():
+        Conversation.objects.select_for_update().filter(pk=conversation_id).exists()
+        for batch, events_json in storage.events_json_each(recording_batch_list(conversation_id)):
+            events = json.loads(events_json)
+            plugins = [
+                i
+                for i, event in enumerate(events)
+                if isinstance(event, dict) and event.get("type") == rrweb.EventType.PLUGIN
+            ]
+            errors = rrweb.page_errors(events, plugins)
+            console += sum(
+                e.kind == rrweb.CONSOLE and e.level in rrweb.ERROR_LEVELS for e in errors
+            )
+            network += sum(e.kind == rrweb.NETWORK for e in errors)
+            page_errors_insert(
+                conversation_id=conversation_id,
+                event_index=batch.event_index,
+                errors=errors,
+            )
+        Conversation.objects.filter(pk=conversation_id).update(
+            console_error_total=console, network_error_total=network
+        )
+    return console, network
