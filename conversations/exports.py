@@ -398,15 +398,50 @@ def _transcript_entries(conversation: Conversation) -> list[dict[str, Any]]:
     return entries
 
 
+def _at(offset: int | None) -> str:
+    """An offset into the recording as the staff pages write it: 0:42, 1:02:05."""
+    from conversations.views import format_ms
+
+    return format_ms(offset)
+
+
 def _page_error_entries(conversation: Conversation) -> list[dict[str, Any]]:
     """The console errors and failed requests, each at its offset into the recording."""
-    from conversations.views import format_ms  # the staff pages' way of writing a duration
-
     start = conversation.recording_start_ms
     entries = []
     for error in selectors.page_error_list(conversation):
         offset = error["ts"] - start if start is not None and error["ts"] >= start else None
-        entries.append({**error, "offset": offset, "at": format_ms(offset)})
+        entries.append({**error, "offset": offset, "at": _at(offset)})
+    return entries
+
+
+def _note_entries(conversation: Conversation) -> list[dict[str, Any]]:
+    """The staff notes in recording order: each at its offset into the recording and, within
+    the recording, at that moment on the server's clock, the one message times are on.
+
+    `seek` is the offset a player can go to; None past the recording's end (a note may be
+    written anywhere through the API) or without a recording.
+    """
+    start = conversation.recording_start_ms
+    end = conversation.recording_end_ms
+    clock_offset = selectors.clock_offset(conversation)
+    entries = []
+    for note in conversation.notes.all():
+        moment = None
+        if start is not None and end is not None and note.offset_ms <= end - start:
+            server_ms = start + note.offset_ms + clock_offset
+            moment = datetime.fromtimestamp(server_ms / 1000, tz=UTC)
+        entries.append(
+            {
+                "offset": note.offset_ms,
+                "seek": note.offset_ms if moment is not None else None,
+                "at": _at(note.offset_ms),
+                "moment": moment,
+                "time": dts(moment),
+                "author": note.author_name or "someone",
+                "body": note.text,
+            }
+        )
     return entries
 
 
@@ -421,6 +456,7 @@ def print_page(conversation: Conversation | str) -> str:
             "closed": dts(conversation.closed_dts),
             "participants": list(conversation.participants.all()),
             "entries": _transcript_entries(conversation),
+            "notes": _note_entries(conversation),
             "page_errors": _page_error_entries(conversation),
         },
     )
@@ -505,6 +541,7 @@ def standalone_html_chunks(conversation: Conversation | str) -> Iterator[bytes]:
             "closed": dts(conversation.closed_dts),
             "participants": list(conversation.participants.all()),
             "entries": _transcript_entries(conversation),
+            "notes": _note_entries(conversation),
             "page_errors": _page_error_entries(conversation),
             "script": script,
             "script_hash": base64.b64encode(script_hash).decode(),
