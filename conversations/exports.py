@@ -316,7 +316,7 @@ def is_edited(message: Message) -> bool:
 
 
 def transcript_txt_chunks(conversation: Conversation | str) -> Iterator[bytes]:
-    """The conversation as plain text: a header, then one paragraph a message."""
+    """The conversation as plain text: a header, one paragraph a message, then staff notes."""
     conversation = conversation_full(conversation)
     names = ", ".join(str(p) for p in conversation.participants.all()) or "none"
     lines = [
@@ -334,6 +334,11 @@ def transcript_txt_chunks(conversation: Conversation | str) -> Iterator[bytes]:
             text += f"    (edited; first sent as: {original})\n"
         for edit in message.edits.all():
             text += f"    (edit received {dts(edit.received_at)}: {edit.body})\n"
+        yield text.encode("utf-8")
+    notes = _note_entries(conversation)
+    if notes:
+        text = "\nNotes (time into the recording):\n"
+        text += "".join(f"[{note['at']}] {note['author']}: {note['body']}\n" for note in notes)
         yield text.encode("utf-8")
 
 

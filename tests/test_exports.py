@@ -206,6 +206,18 @@ def with_notes() -> Conversation:
     return conversation
 
 
+def test_text_transcript_lists_the_notes_after_the_messages_at_their_offset():
+    text = b"".join(exports.transcript_txt_chunks(with_notes())).decode()
+
+    messages, notes = text.split("\nNotes (time into the recording):\n")
+    assert "Bo Agent: Yes, 12 left." in messages
+    assert notes == (
+        "[0:01] lee: Customer hesitates over the plug type\n"
+        f"[0:02] sam: {INJECTION}\n"
+        "[1:00] kim: After the end\n"
+    )
+
+
 def notes_section(page: str) -> str:
     [section] = re.findall(r'<ol class="notes">.*?</ol>', page, re.DOTALL)
     return section
