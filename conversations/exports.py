@@ -11,6 +11,7 @@ import io
 import json
 import re
 import zipfile
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -357,26 +358,52 @@ def _csv_rows(rows: Iterable[list[Any]]) -> Iterator[bytes]:
         buffer.truncate()
 
 
-TRANSCRIPT_CSV_HEADER = ["time", "author", "body", "edited", "original_body", "edits"]
+# Columns are only ever added at the end: people read these files with scripts.
+TRANSCRIPT_CSV_HEADER = [
+    "time",
+    "author",
+    "body",
+    "edited",
+    "original_body",
+    "edits",
+    "kind",
+    "offset_ms",
+]
 
 
 def transcript_csv_chunks(conversation: Conversation | str) -> Iterator[bytes]:
     """One row a message: time, author, current body, whether it was edited, the body it was
-    first sent with, and its edits as a JSON array."""
+    first sent with, and its edits as a JSON array; `kind` "message".
+
+    Staff notes are rows of `kind` "note" among them in time order, with their `offset_ms`
+    into the recording; one past the recording's end has no time and comes last.
+    """
     conversation = conversation_full(conversation)
+
+    def note_row(note: dict[str, Any]) -> list[Any]:
+        # "[]" where a message has its edits, so a script parsing that column still can.
+        return [note["time"], note["author"], note["body"], "no", "", "[]", "note", note["offset"]]
 
     def rows() -> Iterator[list[Any]]:
         yield TRANSCRIPT_CSV_HEADER
+        notes = deque(_note_entries(conversation))
         for message in conversation.messages.all():
+            moment = message_time(message)
+            while notes and notes[0]["moment"] and moment and notes[0]["moment"] < moment:
+                yield note_row(notes.popleft())
             edits = json.dumps(_earlier_versions(message), ensure_ascii=False)
             yield [
-                dts(message_time(message)),
+                dts(moment),
                 author(message),
                 message.body,
                 "yes" if is_edited(message) else "no",
                 first_body(message) or "",
                 edits,
+                "message",
+                "",
             ]
+        for note in notes:
+            yield note_row(note)
 
     yield from _csv_rows(rows())
 

@@ -152,7 +152,11 @@ def test_csv_transcript_reads_back_as_one_row_a_message():
     data = b"".join(exports.transcript_csv_chunks(conversation)).decode()
     rows = list(csv.DictReader(io.StringIO(data)))
 
-    assert list(rows[0]) == ["time", "author", "body", "edited", "original_body", "edits"]
+    assert list(rows[0]) == [
+        *["time", "author", "body", "edited", "original_body", "edits"],
+        *["kind", "offset_ms"],  # added later, at the end: scripts read the first six
+    ]
+    rows = [r for r in rows if r["kind"] == "message"]
     assert [r["author"] for r in rows] == ["Ada Shopper", "Bo Agent"]
     # A body that a spreadsheet would run as a formula is kept as text.
     assert rows[0]["body"] == '\'=HYPERLINK("http://evil") (EU plug)'
@@ -216,6 +220,35 @@ def test_text_transcript_lists_the_notes_after_the_messages_at_their_offset():
         f"[0:02] sam: {INJECTION}\n"
         "[1:00] kim: After the end\n"
     )
+
+
+def test_csv_transcript_has_notes_as_rows_among_the_messages_in_time_order():
+    data = b"".join(exports.transcript_csv_chunks(with_notes())).decode()
+    rows = list(csv.DictReader(io.StringIO(data)))
+
+    assert [(r["kind"], r["author"], r["offset_ms"]) for r in rows] == [
+        ("message", "Ada Shopper", ""),
+        ("note", "lee", "1500"),
+        ("note", "sam", "2000"),
+        ("message", "Bo Agent", ""),
+        ("note", "kim", "60000"),  # past the recording's end: no moment to sort it by
+    ]
+    lee, sam, kim = (r for r in rows if r["kind"] == "note")
+    assert lee == {
+        "time": "2026-11-25T10:00:02.000000Z",
+        "author": "lee",
+        "body": "Customer hesitates over the plug type",
+        "edited": "no",
+        "original_body": "",
+        "edits": "[]",
+        "kind": "note",
+        "offset_ms": "1500",
+    }
+    assert (sam["time"], sam["body"]) == ("2026-11-25T10:00:02.500000Z", INJECTION)
+    assert kim["time"] == ""
+    # Sorting by time, as a spreadsheet would, keeps notes beside the messages around them.
+    timed = [r for r in rows if r["time"]]
+    assert sorted(timed, key=lambda r: r["time"]) == timed
 
 
 def notes_section(page: str) -> str:
