@@ -251,6 +251,12 @@ def test_csv_transcript_has_notes_as_rows_among_the_messages_in_time_order():
     assert sorted(timed, key=lambda r: r["time"]) == timed
 
 
+def html_pages(conversation: Conversation) -> tuple[str, str]:
+    """The two exports that show the transcript as HTML: the print page, the standalone file."""
+    standalone = b"".join(exports.standalone_html_chunks(conversation)).decode()
+    return exports.print_page(conversation), standalone
+
+
 def notes_section(page: str) -> str:
     [section] = re.findall(r'<ol class="notes">.*?</ol>', page, re.DOTALL)
     return section
@@ -258,10 +264,7 @@ def notes_section(page: str) -> str:
 
 def test_print_page_and_standalone_file_list_the_notes_at_their_offset_as_text():
     conversation = with_notes()
-    for page in (
-        exports.print_page(conversation),
-        b"".join(exports.standalone_html_chunks(conversation)).decode(),
-    ):
+    for page in html_pages(conversation):
         assert "<dt>Notes</dt><dd>3</dd>" in page
         notes = notes_section(page)
         assert (
@@ -291,10 +294,7 @@ def with_page_errors() -> Conversation:
 
 def test_print_page_and_standalone_file_list_console_errors_at_their_offset():
     conversation = with_page_errors()
-    for page in (
-        exports.print_page(conversation),
-        b"".join(exports.standalone_html_chunks(conversation)).decode(),
-    ):
+    for page in html_pages(conversation):
         assert "Console &amp; network" in page
         assert 'data-offset="2000" title="Play from here">' in page
         assert "TypeError: cart is undefined" in page
