@@ -5,8 +5,11 @@ conversations.permissions, and each write is audited there.
 """
 
 from django.db import transaction
+from django.db.models import F
 
+from conversations import conf
 from conversations.models import Conversation, ConversationNote
+from conversations.scrub import scrub_text
 
 NOTE_MAX_CHARS = 2000
 TAG_MAX_CHARS = 40
@@ -42,13 +45,25 @@ def note_create(
     *, conversation: Conversation, author, offset_ms: object, text: object
 ) -> ConversationNote:
     """Pin a note by `author` at `offset_ms` from the start of the conversation's recording."""
-    return ConversationNote.objects.create(
+    offset_ms = note_offset_clean(offset_ms)
+    text = note_text_clean(text)
+    masked = 0
+    if conf.get("REPLAY_SCRUB"):
+        # Staff quote what customers wrote, and notes travel in every export: a card number
+        # is masked here as ingest masks it in messages, and counted the same way.
+        text, masked = scrub_text(text)
+    note = ConversationNote.objects.create(
         conversation=conversation,
         author=author,
         author_name=author.get_username(),
-        offset_ms=note_offset_clean(offset_ms),
-        text=note_text_clean(text),
+        offset_ms=offset_ms,
+        text=text,
     )
+    if masked:
+        Conversation.objects.filter(pk=conversation.pk).update(
+            scrubbed_total=F("scrubbed_total") + masked
+        )
+    return note
 
 
 def note_delete(*, note: ConversationNote) -> None:

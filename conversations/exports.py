@@ -11,6 +11,7 @@ import io
 import json
 import re
 import zipfile
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -316,7 +317,7 @@ def is_edited(message: Message) -> bool:
 
 
 def transcript_txt_chunks(conversation: Conversation | str) -> Iterator[bytes]:
-    """The conversation as plain text: a header, then one paragraph a message."""
+    """The conversation as plain text: a header, one paragraph a message, then staff notes."""
     conversation = conversation_full(conversation)
     names = ", ".join(str(p) for p in conversation.participants.all()) or "none"
     lines = [
@@ -335,6 +336,11 @@ def transcript_txt_chunks(conversation: Conversation | str) -> Iterator[bytes]:
         for edit in message.edits.all():
             text += f"    (edit received {dts(edit.received_at)}: {edit.body})\n"
         yield text.encode("utf-8")
+    notes = _note_entries(conversation)
+    if notes:
+        text = "\nNotes (time into the recording):\n"
+        text += "".join(f"[{note['at']}] {note['author']}: {note['body']}\n" for note in notes)
+        yield text.encode("utf-8")
 
 
 def _csv_cell(value: str) -> str:
@@ -352,26 +358,52 @@ def _csv_rows(rows: Iterable[list[Any]]) -> Iterator[bytes]:
         buffer.truncate()
 
 
-TRANSCRIPT_CSV_HEADER = ["time", "author", "body", "edited", "original_body", "edits"]
+# Columns are only ever added at the end: people read these files with scripts.
+TRANSCRIPT_CSV_HEADER = [
+    "time",
+    "author",
+    "body",
+    "edited",
+    "original_body",
+    "edits",
+    "kind",
+    "offset_ms",
+]
 
 
 def transcript_csv_chunks(conversation: Conversation | str) -> Iterator[bytes]:
     """One row a message: time, author, current body, whether it was edited, the body it was
-    first sent with, and its edits as a JSON array."""
+    first sent with, and its edits as a JSON array; `kind` "message".
+
+    Staff notes are rows of `kind` "note" among them in time order, with their `offset_ms`
+    into the recording; one past the recording's end has no time and comes last.
+    """
     conversation = conversation_full(conversation)
+
+    def note_row(note: dict[str, Any]) -> list[Any]:
+        # "[]" where a message has its edits, so a script parsing that column still can.
+        return [note["time"], note["author"], note["body"], "no", "", "[]", "note", note["offset"]]
 
     def rows() -> Iterator[list[Any]]:
         yield TRANSCRIPT_CSV_HEADER
+        notes = deque(_note_entries(conversation))
         for message in conversation.messages.all():
+            moment = message_time(message)
+            while notes and notes[0]["moment"] and moment and notes[0]["moment"] < moment:
+                yield note_row(notes.popleft())
             edits = json.dumps(_earlier_versions(message), ensure_ascii=False)
             yield [
-                dts(message_time(message)),
+                dts(moment),
                 author(message),
                 message.body,
                 "yes" if is_edited(message) else "no",
                 first_body(message) or "",
                 edits,
+                "message",
+                "",
             ]
+        for note in notes:
+            yield note_row(note)
 
     yield from _csv_rows(rows())
 
@@ -398,15 +430,50 @@ def _transcript_entries(conversation: Conversation) -> list[dict[str, Any]]:
     return entries
 
 
+def _at(offset: int | None) -> str:
+    """An offset into the recording as the staff pages write it: 0:42, 1:02:05."""
+    from conversations.views import format_ms
+
+    return format_ms(offset)
+
+
 def _page_error_entries(conversation: Conversation) -> list[dict[str, Any]]:
     """The console errors and failed requests, each at its offset into the recording."""
-    from conversations.views import format_ms  # the staff pages' way of writing a duration
-
     start = conversation.recording_start_ms
     entries = []
     for error in selectors.page_error_list(conversation):
         offset = error["ts"] - start if start is not None and error["ts"] >= start else None
-        entries.append({**error, "offset": offset, "at": format_ms(offset)})
+        entries.append({**error, "offset": offset, "at": _at(offset)})
+    return entries
+
+
+def _note_entries(conversation: Conversation) -> list[dict[str, Any]]:
+    """The staff notes in recording order: each at its offset into the recording and, within
+    the recording, at that moment on the server's clock, the one message times are on.
+
+    `seek` is the offset a player can go to; None past the recording's end (a note may be
+    written anywhere through the API) or without a recording.
+    """
+    start = conversation.recording_start_ms
+    end = conversation.recording_end_ms
+    clock_offset = selectors.clock_offset(conversation)
+    entries = []
+    for note in conversation.notes.all():
+        moment = None
+        if start is not None and end is not None and note.offset_ms <= end - start:
+            server_ms = start + note.offset_ms + clock_offset
+            moment = datetime.fromtimestamp(server_ms / 1000, tz=UTC)
+        entries.append(
+            {
+                "offset": note.offset_ms,
+                "seek": note.offset_ms if moment is not None else None,
+                "at": _at(note.offset_ms),
+                "moment": moment,
+                "time": dts(moment),
+                "author": note.author_name or "someone",
+                "body": note.text,
+            }
+        )
     return entries
 
 
@@ -421,6 +488,7 @@ def print_page(conversation: Conversation | str) -> str:
             "closed": dts(conversation.closed_dts),
             "participants": list(conversation.participants.all()),
             "entries": _transcript_entries(conversation),
+            "notes": _note_entries(conversation),
             "page_errors": _page_error_entries(conversation),
         },
     )
@@ -505,6 +573,7 @@ def standalone_html_chunks(conversation: Conversation | str) -> Iterator[bytes]:
             "closed": dts(conversation.closed_dts),
             "participants": list(conversation.participants.all()),
             "entries": _transcript_entries(conversation),
+            "notes": _note_entries(conversation),
             "page_errors": _page_error_entries(conversation),
             "script": script,
             "script_hash": base64.b64encode(script_hash).decode(),

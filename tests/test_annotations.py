@@ -80,6 +80,24 @@ def test_exporters_and_administrators_add_notes_and_each_one_is_audited(role_use
     assert "Refund?" in audit.detail
 
 
+def test_a_card_number_in_a_note_is_masked_before_it_is_stored_and_counted(role_user):
+    conversation = stored()
+    text = "Customer read out 4111 1111 1111 1111, order 1234567890123 (not a card)"
+
+    response = post_json(
+        signed_in(role_user("exporter")),
+        notes_url(conversation.uuid),
+        {"offset_ms": 0, "text": text},
+    )
+
+    masked = "Customer read out **** **** **** 1111, order 1234567890123 (not a card)"
+    assert response.json()["text"] == masked
+    assert ConversationNote.objects.get(conversation=conversation).text == masked
+    assert "4111 1111 1111 1111" not in AuditLog.objects.get(action=AuditLog.Action.NOTE_ADD).detail
+    conversation.refresh_from_db()
+    assert conversation.scrubbed_total == 1
+
+
 @pytest.mark.parametrize(
     ("body", "reason"),
     [

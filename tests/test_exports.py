@@ -3,8 +3,10 @@
 import csv
 import io
 import json
+import re
 import tracemalloc
 import zipfile
+from datetime import UTC, datetime
 
 import pytest
 import zstandard
@@ -13,7 +15,7 @@ from django.utils import timezone
 
 from conversations import exports, ingest
 from conversations.imports import CREATED, archive_import
-from conversations.models import Conversation, ConversationNote, RRWebBatch
+from conversations.models import Conversation, ConversationNote, Message, RRWebBatch
 from conversations.retention import conversation_delete
 from conversations.storage import row_events_json
 from tests import factories as f
@@ -150,7 +152,11 @@ def test_csv_transcript_reads_back_as_one_row_a_message():
     data = b"".join(exports.transcript_csv_chunks(conversation)).decode()
     rows = list(csv.DictReader(io.StringIO(data)))
 
-    assert list(rows[0]) == ["time", "author", "body", "edited", "original_body", "edits"]
+    assert list(rows[0]) == [
+        *["time", "author", "body", "edited", "original_body", "edits"],
+        *["kind", "offset_ms"],  # added later, at the end: scripts read the first six
+    ]
+    rows = [r for r in rows if r["kind"] == "message"]
     assert [r["author"] for r in rows] == ["Ada Shopper", "Bo Agent"]
     # A body that a spreadsheet would run as a formula is kept as text.
     assert rows[0]["body"] == '\'=HYPERLINK("http://evil") (EU plug)'
@@ -186,6 +192,96 @@ def test_print_page_escapes_message_bodies():
     assert "Yes, 12 left." in page
 
 
+def with_notes() -> Conversation:
+    """The recorded conversation with three notes: lee's at 1.5 s, one whose text looks like
+    markup at 2 s, one past the recording's end; the second message moved to 10:00:03, and
+    the clocks set so that 1.5 s into the recording is 10:00:02 on the server's."""
+    conversation = recorded_conversation()
+    Message.objects.filter(conversation=conversation, body="Yes, 12 left.").update(
+        message_dts=datetime(2026, 11, 25, 10, 0, 3, tzinfo=UTC)
+    )
+    server_ms = int(datetime(2026, 11, 25, 10, 0, 2, tzinfo=UTC).timestamp() * 1000)
+    conversation.clock_offset_ms = server_ms - (conversation.recording_start_ms + 1_500)
+    conversation.save(update_fields=["clock_offset_ms"])
+    for author, offset, text in [("sam", 2_000, INJECTION), ("kim", 60_000, "After the end")]:
+        ConversationNote.objects.create(
+            conversation=conversation, author_name=author, offset_ms=offset, text=text
+        )
+    return conversation
+
+
+def test_text_transcript_lists_the_notes_after_the_messages_at_their_offset():
+    text = b"".join(exports.transcript_txt_chunks(with_notes())).decode()
+
+    messages, notes = text.split("\nNotes (time into the recording):\n")
+    assert "Bo Agent: Yes, 12 left." in messages
+    assert notes == (
+        "[0:01] lee: Customer hesitates over the plug type\n"
+        f"[0:02] sam: {INJECTION}\n"
+        "[1:00] kim: After the end\n"
+    )
+
+
+def test_csv_transcript_has_notes_as_rows_among_the_messages_in_time_order():
+    data = b"".join(exports.transcript_csv_chunks(with_notes())).decode()
+    rows = list(csv.DictReader(io.StringIO(data)))
+
+    assert [(r["kind"], r["author"], r["offset_ms"]) for r in rows] == [
+        ("message", "Ada Shopper", ""),
+        ("note", "lee", "1500"),
+        ("note", "sam", "2000"),
+        ("message", "Bo Agent", ""),
+        ("note", "kim", "60000"),  # past the recording's end: no moment to sort it by
+    ]
+    lee, sam, kim = (r for r in rows if r["kind"] == "note")
+    assert lee == {
+        "time": "2026-11-25T10:00:02.000000Z",
+        "author": "lee",
+        "body": "Customer hesitates over the plug type",
+        "edited": "no",
+        "original_body": "",
+        "edits": "[]",
+        "kind": "note",
+        "offset_ms": "1500",
+    }
+    assert (sam["time"], sam["body"]) == ("2026-11-25T10:00:02.500000Z", INJECTION)
+    assert kim["time"] == ""
+    # Sorting by time, as a spreadsheet would, keeps notes beside the messages around them.
+    timed = [r for r in rows if r["time"]]
+    assert sorted(timed, key=lambda r: r["time"]) == timed
+
+
+def html_pages(conversation: Conversation) -> tuple[str, str]:
+    """The two exports that show the transcript as HTML: the print page, the standalone file."""
+    standalone = b"".join(exports.standalone_html_chunks(conversation)).decode()
+    return exports.print_page(conversation), standalone
+
+
+def notes_section(page: str) -> str:
+    [section] = re.findall(r'<ol class="notes">.*?</ol>', page, re.DOTALL)
+    return section
+
+
+def test_print_page_and_standalone_file_list_the_notes_at_their_offset_as_text():
+    conversation = with_notes()
+    for page in html_pages(conversation):
+        assert "<dt>Notes</dt><dd>3</dd>" in page
+        notes = notes_section(page)
+        assert (
+            '<li data-offset="1500" title="Play from here">\n'
+            '    <time datetime="2026-11-25T10:00:02.000000Z">0:01</time>\n'
+            '    <strong class="author">lee</strong>\n'
+            '    <p class="body">Customer hesitates over the plug type</p>'
+        ) in notes
+        assert '<li data-offset="2000" title="Play from here">' in notes
+        assert '<strong class="author">sam</strong>' in notes
+        # Written by staff, shown as text: the markup in a note never becomes markup.
+        assert "<script>window.pwned" not in page
+        assert "&lt;/script&gt;&lt;script&gt;window.pwned=1&lt;/script&gt;&lt;!--" in notes
+        # Past the recording's end there is no moment to play from.
+        assert '<li>\n    <time>1:00</time>\n    <strong class="author">kim</strong>' in notes
+
+
 def with_page_errors() -> Conversation:
     conversation = recorded_conversation()
     events = [
@@ -198,10 +294,7 @@ def with_page_errors() -> Conversation:
 
 def test_print_page_and_standalone_file_list_console_errors_at_their_offset():
     conversation = with_page_errors()
-    for page in (
-        exports.print_page(conversation),
-        b"".join(exports.standalone_html_chunks(conversation)).decode(),
-    ):
+    for page in html_pages(conversation):
         assert "Console &amp; network" in page
         assert 'data-offset="2000" title="Play from here">' in page
         assert "TypeError: cart is undefined" in page

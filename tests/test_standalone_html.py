@@ -11,7 +11,7 @@ from django.conf import settings
 from bench.harness import CHROMIUM_ARGS
 from conversations import exports
 from tests.conftest import require
-from tests.test_exports import INJECTION, recorded_conversation
+from tests.test_exports import INJECTION, recorded_conversation, with_notes
 
 pytestmark = pytest.mark.django_db
 
@@ -70,6 +70,42 @@ def check_replays_offline(page, path: Path) -> None:
     assert [
         url for url in requests if not url.startswith(("file:", "data:", "blob:", "about:"))
     ] == []
+
+
+def test_notes_are_listed_pinned_on_the_progress_bar_and_play_from_their_moment(tmp_path):
+    conversation = with_notes()
+    length = conversation.recording_end_ms - conversation.recording_start_ms
+    path = write_html(conversation, tmp_path)
+    with chromium_page() as page:
+        check_notes(page, path, length)
+
+
+def check_notes(page, path: Path, length: int) -> None:
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(path.as_uri())
+    page.wait_for_selector("html[data-replay=ready]", timeout=10_000)
+
+    notes = page.locator("ol.notes").inner_text()
+    assert "0:01 lee\n\nCustomer hesitates over the plug type" in notes
+    assert INJECTION in notes  # shown as the note's text, not run
+    # The note past the recording's end is listed but has no place on the bar.
+    markers = page.locator(".rr-progress .note-marker")
+    assert markers.count() == 2
+    assert markers.nth(1).get_attribute("title") == f"0:02 · sam: {INJECTION}"
+    bar = page.locator(".rr-progress").bounding_box()
+    pin = markers.nth(0).bounding_box()
+    expected = bar["x"] + bar["width"] * 1_500 / length
+    assert abs(pin["x"] + pin["width"] / 2 - expected) < 2
+
+    page.evaluate("window.replayPlayer.pause()")
+    markers.nth(0).click()
+    assert 1_500 <= page.evaluate("window.replayPlayer.getReplayer().getCurrentTime()") < 2_000
+    page.evaluate("window.replayPlayer.pause()")
+    page.locator("ol.notes > li", has_text="sam").click()
+    assert 2_000 <= page.evaluate("window.replayPlayer.getReplayer().getCurrentTime()") < 2_500
+    assert page.evaluate("window.pwned") is None
+    assert errors == []
 
 
 def test_replayer_iframe_is_sandboxed_without_scripts(tmp_path):

@@ -29,8 +29,33 @@ function start() {
   for (const item of document.querySelectorAll("[data-offset]")) {
     item.addEventListener("click", () => player.goto(Number(item.dataset.offset), true));
   }
+  markNotes(player, target.querySelector(".rr-progress"));
   window.replayPlayer = player;
   document.documentElement.dataset.replay = "ready";
+}
+
+// A pin on the player's progress bar for each note the page lists (the list is the one
+// source); its text is set as text, never parsed as markup.
+function markNotes(player, bar) {
+  const total = player.getMetaData().totalTime;
+  if (!bar || !(total > 0)) return;
+  for (const item of document.querySelectorAll("ol.notes > li[data-offset]")) {
+    const offset = Number(item.dataset.offset);
+    const at = item.querySelector("time").textContent;
+    const author = item.querySelector(".author").textContent;
+    const label = `${at} · ${author}: ${item.querySelector(".body").textContent.slice(0, 80)}`;
+    const marker = document.createElement("button");
+    marker.type = "button";
+    marker.className = "note-marker";
+    marker.style.left = `${Math.min(1, offset / total) * 100}%`;
+    marker.title = label;
+    marker.setAttribute("aria-label", `Note at ${label}`);
+    marker.addEventListener("click", (event) => {
+      event.stopPropagation(); // the bar would seek to the pixel clicked, not the note
+      player.goto(offset, true);
+    });
+    bar.append(marker);
+  }
 }
 
 start();
