@@ -8,12 +8,14 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.db.models import Q
 from django.utils import timezone
 
 from conversations import conf, permissions, selectors
+from conversations.dbthreads import on_thread
 from conversations.ingest import journal, quotas
 from conversations.ingest.timeline import queue_position_for
 from conversations.ingest.worker import embedded_worker_ensure
@@ -95,7 +97,24 @@ def revocations_forget(consumer: "IngestConsumer") -> None:
             del _open_by_key[consumer.source.pk]
 
 
-class IngestConsumer(AsyncWebsocketConsumer):
+class _Consumer(AsyncWebsocketConsumer):
+    """Channels' consumer, without a visit to Django's synchronous thread for every message.
+
+    Channels calls close_old_connections() on that thread before each message it hands a
+    consumer (each frame of each socket, each live update): a thread hop, and with
+    CONN_HEALTH_CHECKS a query, per message. These consumers touch the database only through
+    database_sync_to_async, which does that itself around each call, or on threads that keep
+    their own connection (dbthreads).
+    """
+
+    async def dispatch(self, message: dict) -> None:
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+
+class IngestConsumer(_Consumer):
     """Accept frames from an authorised source and append them to the journal in groups.
 
     A group is appended when a ping (or a check queue position) arrives, when it is full, or
@@ -274,11 +293,18 @@ def _after_from_scope(scope: dict) -> int | None:
 _LIVE_READS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="live-read")
 
 
+def _live_rows(**names) -> dict | None:
+    return selectors.live_rows(**names)
+
+
+_live_rows_read = on_thread(_live_rows, _LIVE_READS)  # no health check before each read
+
+
 def _no_ids() -> dict[str, list[int]]:
     return {"rrweb": [], "message": [], "event": []}
 
 
-class LiveConsumer(AsyncWebsocketConsumer):
+class LiveConsumer(_Consumer):
     """Push a conversation's newly committed batches, messages and events to a staff page.
 
     Session-authenticated (the router wraps it in the auth stack); staff with the view
@@ -338,10 +364,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         while any(self.pending.values()):
             ids, self.pending = self.pending, _no_ids()
             try:
-                read = database_sync_to_async(
-                    selectors.live_rows, thread_sensitive=False, executor=_LIVE_READS
-                )
-                rows = await read(
+                rows = await _live_rows_read(
                     conversation_uuid=self.conversation_uuid,
                     rrweb_ids=ids["rrweb"],
                     message_ids=ids["message"],

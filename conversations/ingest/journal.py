@@ -21,10 +21,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
-from asgiref.sync import sync_to_async
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, transaction
 
 from conversations import conf
+from conversations.dbthreads import on_thread
 from conversations.ingest.sql import blob_cursor
 from conversations.models import JournalEntry, RejectedFrame
 from conversations.protocol import ProtocolError, parse_frame
@@ -231,21 +231,13 @@ def journal_append(rows: list[tuple]) -> None:
 
 
 # The journal writer has a thread (and so a database connection) of its own: on the thread
-# Django's sync_to_async shares, every frame's dispatch would queue behind the commit.
+# Django's sync_to_async shares, every frame's dispatch would queue behind the commit. No
+# health check before each append (see dbthreads): a broken connection fails one append,
+# whose connections close with 1011, and the next append opens a new one.
 _APPEND_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal-append")
 
 
-def _append_in_thread(rows: list[tuple]) -> None:
-    close_old_connections()
-    try:
-        journal_append(rows)
-    finally:
-        close_old_connections()
-
-
-journal_append_async = sync_to_async(
-    _append_in_thread, thread_sensitive=False, executor=_APPEND_THREAD
-)
+journal_append_async = on_thread(journal_append, _APPEND_THREAD)
 
 
 @dataclass(slots=True)

@@ -27,12 +27,12 @@ from django.db import (
     InterfaceError,
     OperationalError,
     ProgrammingError,
-    close_old_connections,
     connection,
     transaction,
 )
 
 from conversations import conf
+from conversations.dbthreads import connection_drop_if_failed
 from conversations.ingest.apply import items_store
 from conversations.ingest.batches import batches_predecode
 from conversations.ingest.items import Context, Item, item_from_text
@@ -312,7 +312,9 @@ class Worker:
         return await sync_to_async(function, thread_sensitive=False, executor=self.thread)(*args)
 
     def _round(self, listen: bool = False) -> Round:
-        close_old_connections()
+        # Not close_old_connections(): with health checks that costs a round trip every
+        # round. A connection that failed is dropped, and a new one listens again.
+        connection_drop_if_failed()
         if listen:
             self._listen()  # before the journal is read: whatever is appended after is heard
         applied = journal_apply_round()
@@ -372,7 +374,11 @@ class Worker:
                 continue
             idle = conf.get("REPLAY_WORKER_IDLE_WAIT")
             if listen:
-                await self._in_thread(self._wait_for_appends, idle)
+                try:
+                    await self._in_thread(self._wait_for_appends, idle)
+                except Exception:  # the boundary: the connection broke; the round replaces it
+                    logger.exception("waiting for journal appends failed")
+                    await asyncio.sleep(0.1)
             else:
                 try:
                     await asyncio.wait_for(self.wakeup.wait(), idle)
