@@ -202,6 +202,27 @@ async def test_a_flood_of_chat_messages_is_appended_in_groups_not_one_by_one(
     await comm.disconnect()
 
 
+async def test_frames_are_acknowledged_while_djangos_synchronous_thread_is_busy(source, drain):
+    """A slow page or export on Django's one synchronous thread must not hold up ingest."""
+    import threading
+
+    from asgiref.sync import sync_to_async
+
+    uuid = f.new_uuid()
+    comm = communicator(key=source.raw_key)
+    await comm.connect()
+    busy = asyncio.ensure_future(sync_to_async(threading.Event().wait)(3))
+    await asyncio.sleep(0.1)
+    await comm.send_to(text_data=f.dumps(f.message(uuid, "hello")))
+    await comm.send_to(text_data='{"type":"ping"}')
+    assert json.loads(await comm.receive_from(timeout=2)) == {"type": "ping"}
+    assert not busy.done()
+    await busy
+    await drain()
+    assert await count(Message) == 1
+    await comm.disconnect()
+
+
 def _rename_table(old: str, new: str) -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"ALTER TABLE {old} RENAME TO {new}")

@@ -217,3 +217,27 @@ async def test_updates_that_come_while_a_read_is_under_way_are_read_and_sent_tog
     assert [len(ids) for ids in reads] == [1, 2]
     assert await comm.receive_nothing(timeout=0.3)
     await comm.disconnect()
+
+
+async def test_an_update_reaches_the_watcher_while_djangos_synchronous_thread_is_busy(
+    staff_user,
+):
+    """A slow page or export on Django's one synchronous thread must not hold up live views."""
+    from asgiref.sync import sync_to_async
+
+    uuid = f.new_uuid()
+    await database_sync_to_async(apply)(f.new_conversation(uuid))
+    comm = communicator(uuid, staff_user)
+    assert (await comm.connect())[0]
+    await comm.receive_json_from(timeout=5)
+    store = ingest.item_from_text(f.dumps(f.message(uuid, "still there?")))
+    announced = (await database_sync_to_async(ingest.items_store)([store], source=None))[1]
+
+    busy = asyncio.ensure_future(sync_to_async(threading.Event().wait)(3))
+    await asyncio.sleep(0.1)
+    await live_notify_async(announced)
+    update = await comm.receive_json_from(timeout=2)
+    assert [i["body"] for i in update["items"] if i["kind"] == "message"] == ["still there?"]
+    assert not busy.done()
+    await busy
+    await comm.disconnect()
