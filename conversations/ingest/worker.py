@@ -160,6 +160,14 @@ def _apply(ids: list[int] | None) -> Round:
         else:
             prepared, decoded = {}, {}
         with transaction.atomic():
+            if connection.vendor == "postgresql":
+                # No wait for this commit to reach the disk. What a client was told is stored
+                # is in the journal, committed synchronously by the front. If PostgreSQL
+                # crashes before this commit is on disk, the transaction is lost whole: the
+                # entries it deleted are back in the journal and are applied again, which
+                # ingest's idempotency makes harmless.
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL synchronous_commit TO OFF")
             if not held and connection.vendor == "postgresql":
                 keys = set(
                     JournalEntry.objects.filter(id__in=ids).values_list(
