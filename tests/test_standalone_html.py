@@ -11,6 +11,7 @@ from django.conf import settings
 from bench.harness import CHROMIUM_ARGS
 from conversations import exports
 from tests.conftest import require
+from tests.test_browser import ARTIFACTS
 from tests.test_exports import INJECTION, recorded_conversation, with_notes
 
 pytestmark = pytest.mark.django_db
@@ -106,6 +107,8 @@ def check_notes(page, path: Path, length: int) -> None:
     assert 2_000 <= page.evaluate("window.replayPlayer.getReplayer().getCurrentTime()") < 2_500
     assert page.evaluate("window.pwned") is None
     assert errors == []
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "standalone-notes.png"), full_page=True)
 
 
 def test_replayer_iframe_is_sandboxed_without_scripts(tmp_path):
