@@ -4,8 +4,9 @@ Django's close_old_connections() (which database_sync_to_async calls before and 
 call) also marks the connection for a health check, so with CONN_HEALTH_CHECKS the next query
 is preceded by a round trip of its own (SELECT 1). The journal writer, the live reads and the
 worker each query on their own thread tens to hundreds of times a second; for them a
-connection is closed only once Django has seen it fail, and the next call opens a new one.
-A failed call still raises to its caller, which decides what the client is told.
+connection is closed only once it has failed, and a call that finds it lost (the server
+restarted since) runs once more on a new one. Any other failure raises to its caller,
+which decides what the client is told.
 """
 
 from collections.abc import Callable
@@ -13,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 
 
 def connection_drop_if_failed() -> None:
@@ -34,6 +35,14 @@ def _checked(function: Callable) -> Callable:
     def call(*args: Any, **kwargs: Any) -> Any:
         connection_drop_if_failed()
         try:
+            return function(*args, **kwargs)
+        except (OperationalError, InterfaceError):
+            # Most likely the server went away since this thread's last call (a restart):
+            # without a health check that is learnt only now. Once more, on a new connection
+            # (a second failure raises); if the lost call had committed after all, a journal
+            # append is then made twice, which applying makes harmless (a frame sent again
+            # is stored once).
+            connection.close()
             return function(*args, **kwargs)
         finally:
             connection_drop_if_failed()
