@@ -28,11 +28,15 @@ __all__ = [
     "SEGMENT_LEVEL",
     "compress",
     "compress_segment",
+    "console_error_count",
     "decode_batch",
     "decompress",
     "decompress_segment",
     "limits_now",
     "load_events",
+    "network_error_count",
+    "page_errors",
+    "page_errors_of",
     "shared_text",
     "unpack",
 ]
@@ -473,8 +477,8 @@ def _summarise(
         encoding=encoding,
         scrubbed=scrubbed,
         errors=errors,
-        console_errors=sum(e.kind == CONSOLE and e.level in ERROR_LEVELS for e in errors),
-        network_errors=sum(e.kind == NETWORK for e in errors),
+        console_errors=console_error_count(errors),
+        network_errors=network_error_count(errors),
     )
 
 
@@ -511,6 +515,25 @@ class PageError(NamedTuple):
     method: str = ""
     status: int | None = None
     duration_ms: int | None = None
+
+
+def console_error_count(errors: tuple[PageError, ...]) -> int:
+    """Console entries at an error level (a warning is listed, not counted)."""
+    return sum(e.kind == CONSOLE and e.level in ERROR_LEVELS for e in errors)
+
+
+def network_error_count(errors: tuple[PageError, ...]) -> int:
+    return sum(e.kind == NETWORK for e in errors)
+
+
+def page_errors_of(events: list) -> tuple[PageError, ...]:
+    """The console entries and failed requests of stored (already validated) events."""
+    plugins = [
+        i
+        for i, event in enumerate(events)
+        if isinstance(event, dict) and event.get("type") == EventType.PLUGIN
+    ]
+    return page_errors(events, plugins)
 
 
 def page_errors(events: list, positions: list[int]) -> tuple[PageError, ...]:

@@ -232,8 +232,8 @@ def journal_append(rows: list[tuple]) -> None:
 
 # The journal writer has a thread (and so a database connection) of its own: on the thread
 # Django's sync_to_async shares, every frame's dispatch would queue behind the commit. No
-# health check before each append (see dbthreads): a broken connection fails one append,
-# whose connections close with 1011, and the next append opens a new one.
+# health check before each append (see dbthreads): an append that meets a lost connection
+# runs once more on a new one, and only if that fails too do its connections close with 1011.
 _APPEND_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal-append")
 
 

@@ -63,17 +63,9 @@ def page_errors_recount(conversation_id: int) -> tuple[int, int]:
     with transaction.atomic():
         Conversation.objects.select_for_update().filter(pk=conversation_id).exists()
         for batch, events_json in storage.events_json_each(recording_batch_list(conversation_id)):
-            events = json.loads(events_json)
-            plugins = [
-                i
-                for i, event in enumerate(events)
-                if isinstance(event, dict) and event.get("type") == rrweb.EventType.PLUGIN
-            ]
-            errors = rrweb.page_errors(events, plugins)
-            console += sum(
-                e.kind == rrweb.CONSOLE and e.level in rrweb.ERROR_LEVELS for e in errors
-            )
-            network += sum(e.kind == rrweb.NETWORK for e in errors)
+            errors = rrweb.page_errors_of(json.loads(events_json))
+            console += rrweb.console_error_count(errors)
+            network += rrweb.network_error_count(errors)
             page_errors_insert(
                 conversation_id=conversation_id,
                 event_index=batch.event_index,
