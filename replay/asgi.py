@@ -16,8 +16,7 @@ from replay.static import StaticFiles  # noqa: E402
 
 router = ProtocolTypeRouter(
     {
-        # Static files on the event loop; anything else (and what WhiteNoise's middleware in
-        # the settings would serve to another server) through Django.
+        # Static files on the event loop (WhiteNoise's table); anything else through Django.
         "http": StaticFiles(django_application),
         "websocket": URLRouter(websocket_urlpatterns),
     }

@@ -107,8 +107,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    # Static files, compressed and under content-hashed names cached for a year (WhiteNoise).
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Static files (WhiteNoise: compressed, content-hashed names cached for a year) are answered
+    # before Django, on the event loop: replay/static.py, in front of it in replay/asgi.py.
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
