@@ -1,12 +1,16 @@
 """Staff pages: the conversation list, the replay page and the recording endpoints it loads."""
 
 import json
+import logging
 from datetime import date
 from urllib.parse import urlencode, urljoin, urlsplit
 
-from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from asgiref.sync import sync_to_async
+from django.core.handlers.asgi import ASGIRequest
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.text import compress_string
 from django.views.decorators.http import require_GET, require_POST
@@ -25,6 +29,7 @@ EXPORT_FORMATS = [
     ("csv", "CSV"),
     ("print", "Print"),
 ]
+logger = logging.getLogger(__name__)
 PAGE_SIZE = 50
 # One chunk of recording events: big enough to cover minutes, small enough to parse in a blink.
 CHUNK_EVENTS = 3000
@@ -188,12 +193,11 @@ def _annotation_config(request: HttpRequest, conversation) -> dict:
     }
 
 
-@require_GET
-@staff_required
-def conversation_replay(request: HttpRequest, uuid: str) -> HttpResponse:
+def _replay_context(request: HttpRequest, uuid: str) -> dict | None:
+    """Everything the replay page shows; None if the conversation is gone. Records the view."""
     data = selectors.replay_data(uuid=uuid)
     if data is None:
-        raise Http404("No such conversation.")
+        return None
     conversation, offset_ms, items = data.conversation, data.offset_ms, data.items
     audit_request(request, AuditLog.Action.VIEW, conversation, "replay page")
     staff.conversation_view_record(user=request.user, conversation=conversation)
@@ -219,24 +223,79 @@ def conversation_replay(request: HttpRequest, uuid: str) -> HttpResponse:
         "clockOffsetMs": offset_ms,
         **_annotation_config(request, conversation),
     }
-    return render(
-        request,
-        "conversations/replay.html",
-        {
+    return {
+        "conversation": conversation,
+        "participants": list(conversation.participants.all()),
+        "items": items,
+        "config": config,
+        "recording_start": {
+            "index": selectors.recording_index(conversation, batches),
+            "first": first,
+        },
+        "exports": _export_links(request, conversation.uuid),
+        "duration": format_ms(_duration_ms(conversation)),
+        "recording": format_ms(_recording_ms(conversation)),
+        "page_errors": selectors.page_error_list(conversation),
+    }
+
+
+REPLAY_TEMPLATE = "conversations/replay.html"
+HEAD_END = "</head>"
+STREAM_FAILED = (
+    '<body><main class="page"><p class="error">This conversation could not be shown: the server'
+    " met an error while building the page. Reload to try again.</p></main></body></html>"
+)
+
+
+def _streamed_page(request: HttpRequest, head_context: dict, build) -> StreamingHttpResponse:
+    """The page's <head> at once, the rest once `build()` has read it from the database.
+
+    The head names the style sheets and the (deferred) script, so the browser fetches them
+    while the server still reads the recording. Both renders use the same template; the head
+    may use only what `head_context` holds, so the two heads are the same.
+    """
+    head = render_to_string(REPLAY_TEMPLATE, head_context, request).partition(HEAD_END)
+    head = head[0] + head[1]
+
+    def rest() -> str:
+        context = build()
+        if context is None:  # deleted since the head went out
+            return '<body><main class="page"><p>No such conversation.</p></main></body></html>'
+        return render_to_string(REPLAY_TEMPLATE, context, request).partition(HEAD_END)[2]
+
+    async def chunks():
+        yield head
+        try:
+            body = await sync_to_async(rest)()
+        except Exception:  # the status has gone out; say so in the page, and log it
+            logger.exception("Replay page for %s failed after its head was sent", request.path)
+            body = STREAM_FAILED
+        yield body
+
+    response = StreamingHttpResponse(chunks(), content_type="text/html; charset=utf-8")
+    response["X-Accel-Buffering"] = "no"  # a proxy passes the head on at once
+    return response
+
+
+@require_GET
+@staff_required
+def conversation_replay(request: HttpRequest, uuid: str) -> HttpResponse:
+    conversation = (
+        selectors.Conversation.objects.filter(uuid=uuid).prefetch_related("participants").first()
+    )
+    if conversation is None:
+        raise Http404("No such conversation.")
+    get_token(request)  # a new CSRF cookie must go out with the headers, before the body
+    if isinstance(request, ASGIRequest):  # served by the ASGI server: stream
+        head_context = {
             "conversation": conversation,
             "participants": list(conversation.participants.all()),
-            "items": items,
-            "config": config,
-            "recording_start": {
-                "index": selectors.recording_index(conversation, batches),
-                "first": first,
-            },
-            "exports": _export_links(request, conversation.uuid),
-            "duration": format_ms(_duration_ms(conversation)),
-            "recording": format_ms(_recording_ms(conversation)),
-            "page_errors": selectors.page_error_list(conversation),
-        },
-    )
+        }
+        return _streamed_page(request, head_context, lambda: _replay_context(request, uuid))
+    context = _replay_context(request, uuid)
+    if context is None:
+        raise Http404("No such conversation.")
+    return render(request, REPLAY_TEMPLATE, context)
 
 
 def _json(request: HttpRequest, body: bytes, status: int = 200) -> HttpResponse:
