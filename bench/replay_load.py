@@ -76,7 +76,6 @@ OURS_MARKS = [
     "replay:script",
     "dom ready",
     "replay:index",
-    "replay:loaded",
     "replay:chunk",
     "replay:first-frame",
 ]

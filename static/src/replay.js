@@ -153,7 +153,16 @@ function buildReplayer(events) {
   return replayer;
 }
 
+// rrweb builds a full snapshot into its frame with document.open() and leaves that document
+// open; an open frame would keep the whole page loading (no load event) for as long as it is.
+// Closed once built, the replayer goes on changing its nodes as before.
+function releaseFrame() {
+  const doc = state.replayer && state.replayer.iframe && state.replayer.iframe.contentDocument;
+  if (doc && doc.readyState === "loading") doc.close();
+}
+
 function firstFrameShown() {
+  releaseFrame();
   if (state.firstFrameAt !== null) return;
   performance.mark("replay:first-frame");
   state.firstFrameAt = performance.now();
@@ -1002,10 +1011,6 @@ async function main() {
   requestAnimationFrame(render);
   const index = start?.index || (await getJson(config.indexUrl));
   performance.mark("replay:index");
-  // rrweb leaves its frame's document open (document.open() without close()); built before
-  // the page's load event, that frame would keep the page loading for as long as it is open.
-  if (document.readyState !== "complete") await new Promise((done) => addEventListener("load", done, { once: true }));
-  performance.mark("replay:loaded");
   state.batches = index.batches;
   state.segments = index.segments;
   state.startMs = index.start_ms;
