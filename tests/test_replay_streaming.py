@@ -85,3 +85,50 @@ def test_the_page_head_arrives_while_the_server_still_builds_the_page(
     assert AuditLog.objects.filter(
         action=AuditLog.Action.VIEW, conversation_uuid=conversation.uuid, username="agent"
     ).exists()
+
+
+async def _page(response) -> str:
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
+    page = b"".join([chunk async for chunk in response.streaming_content]).decode()
+    # The view's database work ran on asgiref's shared thread: close what it opened there.
+    await sync_to_async(connections.close_all)()
+    return page
+
+
+async def test_a_failure_after_the_head_went_out_is_said_in_the_page(
+    async_client, staff_user, packed_conversation, monkeypatch
+):
+    from asgiref.sync import sync_to_async
+
+    from conversations import selectors
+
+    conversation = await sync_to_async(packed_conversation)(pages=2)
+    await async_client.aforce_login(staff_user)
+
+    def broken(**kwargs):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(selectors, "replay_data", broken)
+    response = await async_client.get(f"/conversations/{conversation.uuid}/")
+    assert response.status_code == 200 and response.streaming
+    page = await _page(response)
+    assert page.count("</head>") == 1 and "dist/replay." in page.split("</head>")[0]
+    assert "could not be shown" in page and page.rstrip().endswith("</html>")
+    assert 'id="replay-start"' not in page
+
+
+async def test_a_conversation_deleted_after_the_head_went_out_is_said_in_the_page(
+    async_client, staff_user, packed_conversation, monkeypatch
+):
+    from asgiref.sync import sync_to_async
+
+    from conversations import selectors
+
+    conversation = await sync_to_async(packed_conversation)(pages=2)
+    await async_client.aforce_login(staff_user)
+    monkeypatch.setattr(selectors, "replay_data", lambda **kwargs: None)
+    response = await async_client.get(f"/conversations/{conversation.uuid}/")
+    page = await _page(response)
+    assert "No such conversation" in page and 'id="replay-start"' not in page
