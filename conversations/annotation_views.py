@@ -8,6 +8,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from conversations import annotations, permissions, selectors
 from conversations.audit import audit_request
+from conversations.live import live_annotations_notify
 from conversations.models import AuditLog, Conversation, ConversationNote
 from conversations.permissions import api_permission_required
 
@@ -51,6 +52,7 @@ def note_create(request: HttpRequest, uuid: str) -> JsonResponse:
     audit_request(
         request, AuditLog.Action.NOTE_ADD, conversation, f"at {note.offset_ms} ms: {note.text}"
     )
+    live_annotations_notify(conversation.uuid, note_id=note.pk)
     return JsonResponse(selectors.note_dict(note, user=request.user), status=201)
 
 
@@ -67,6 +69,7 @@ def note_delete(request: HttpRequest, uuid: str, note_id: int) -> JsonResponse:
     detail = f"{note.author_name}'s note at {note.offset_ms} ms: {note.text}"
     annotations.note_delete(note=note)
     audit_request(request, AuditLog.Action.NOTE_DELETE, conversation, detail)
+    live_annotations_notify(conversation.uuid, deleted_note_id=note_id)
     return JsonResponse({"deleted": note_id})
 
 
@@ -89,4 +92,5 @@ def conversation_tags(request: HttpRequest, uuid: str) -> JsonResponse:
         return _refused(error)
     detail = f"{change} {annotations.tag_clean(data[change])!r}"
     audit_request(request, AuditLog.Action.TAGS, conversation, detail)
+    live_annotations_notify(conversation.uuid, tags=tags)
     return JsonResponse({"tags": tags})

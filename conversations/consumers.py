@@ -21,7 +21,7 @@ from conversations.ingest.timeline import queue_position_for
 from conversations.ingest.worker import embedded_worker_ensure
 from conversations.keys import ingest_key_authenticate
 from conversations.live import live_group
-from conversations.models import IngestKey, RejectedFrame
+from conversations.models import ConversationNote, IngestKey, RejectedFrame
 from conversations.protocol import build_ping, dumps
 
 logger = logging.getLogger(__name__)
@@ -278,9 +278,13 @@ class IngestConsumer(_Consumer):
                 logger.exception("failed to append frames of a closed connection")
 
 
+def _query(scope: dict) -> dict[str, list[str]]:
+    return parse_qs(scope.get("query_string", b"").decode("latin-1"))
+
+
 def _after_from_scope(scope: dict) -> int | None:
     """The event_index of the last batch a live page holds, from its `after` query parameter."""
-    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    query = _query(scope)
     try:
         return int((query.get("after") or [""])[0])
     except ValueError:
@@ -300,6 +304,33 @@ def _live_rows(**names) -> dict | None:
 _live_rows_read = on_thread(_live_rows, _LIVE_READS)  # no health check before each read
 
 
+def _note_for(note_id: int, conversation_uuid: str, user) -> dict | None:
+    """A note as `user`'s replay page shows it (whether they may delete it), or None."""
+    note = ConversationNote.objects.filter(pk=note_id, conversation__uuid=conversation_uuid).first()
+    return None if note is None else selectors.note_dict(note, user=user)
+
+
+def _caught_up(
+    conversation_uuid: str, after_event_index: int | None, user, *, notes_only: bool
+) -> dict | None:
+    """What a page opening its live socket may have missed: batches and transcript after
+    `after_event_index` (selectors.live_catch_up), unless it asks for notes alone, and the notes
+    (as `user` sees them) and tags as they stand, so a page back from a drop shows them too."""
+    conversation = selectors.Conversation.objects.filter(uuid=conversation_uuid).first()
+    if conversation is None:
+        return None
+    rows = {"conversation_uuid": conversation_uuid}
+    if not notes_only:
+        rows = selectors.live_catch_up(
+            conversation_uuid=conversation_uuid, after_event_index=after_event_index
+        )
+        if rows is None:
+            return None
+    rows["notes_all"] = selectors.note_list(conversation, user=user)
+    rows["tags"] = conversation.tag_list
+    return rows
+
+
 def _no_ids() -> dict[str, list[int]]:
     return {"rrweb": [], "message": [], "event": []}
 
@@ -312,9 +343,12 @@ class LiveConsumer(_Consumer):
     named by `?after=` (its last event_index) and the transcript; then, as the ingest services
     announce ids after commit, each update, whose rows are therefore always there. An update
     reads the rows it names and the conversation's clock offset, never the whole recording.
+    Notes and tags travel the same way: all of them in the first message, then each change
+    as it is committed. A page replaying a closed conversation asks for those alone.
     """
 
     sender: asyncio.Task | None = None
+    notes_only = False
 
     async def connect(self) -> None:
         self.pending = _no_ids()
@@ -323,14 +357,18 @@ class LiveConsumer(_Consumer):
         if not await database_sync_to_async(permissions.can_view)(self.scope.get("user")):
             await self.close()  # before accept: the handshake is refused with 403
             return
+        # A page replaying a closed conversation asks for notes and tags alone (`?notes=1`).
+        self.notes_only = "notes" in _query(self.scope)
         # Join before reading what was missed: whatever commits after the read is announced to
         # the group, and what is both read and announced the page shows once.
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         try:
-            rows = await database_sync_to_async(selectors.live_catch_up)(
-                conversation_uuid=self.conversation_uuid,
-                after_event_index=_after_from_scope(self.scope),
+            rows = await database_sync_to_async(_caught_up)(
+                self.conversation_uuid,
+                _after_from_scope(self.scope),
+                self.scope.get("user"),
+                notes_only=self.notes_only,
             )
         except Exception:  # the boundary: log; the page reconnects and asks again
             logger.exception("could not load what %s missed", self.conversation_uuid)
@@ -351,8 +389,31 @@ class LiveConsumer(_Consumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         pass  # watchers only listen
 
+    async def live_annotation(self, message: dict) -> None:
+        """A note written or deleted, or the tags changed, by anyone: pass it on to the page."""
+        update: dict = {}
+        if "tags" in message:
+            update["tags"] = message["tags"]
+        if "deleted_note_id" in message:
+            update["notes_deleted"] = [message["deleted_note_id"]]
+        if "note_id" in message:
+            try:
+                note = await database_sync_to_async(_note_for)(
+                    message["note_id"], self.conversation_uuid, self.scope.get("user")
+                )
+            except Exception:  # the boundary: the note is stored; the page shows it on reload
+                logger.exception("could not read note %s for a live page", message["note_id"])
+                return
+            if note is None:  # deleted meanwhile: its own message follows
+                return
+            update["notes"] = [note]
+        if update:
+            await self.send(text_data=json.dumps(update, separators=(",", ":")))
+
     async def live_update(self, message: dict) -> None:
         """Note the ids; one read at a time sends them, with whatever came in while it read."""
+        if self.notes_only:
+            return
         for kind, ids in self.pending.items():
             ids += message.get(kind, [])
         if self.sender is None or self.sender.done():

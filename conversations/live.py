@@ -7,6 +7,7 @@ from collections import defaultdict
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.db import transaction
 
 from conversations.converters import conversation_key
 
@@ -48,6 +49,35 @@ async def live_notify_async(notifications: list[tuple[str, dict]]) -> None:
     for uuid, outcome in zip(updates, sent, strict=True):
         if isinstance(outcome, Exception):  # committed: a missed live update is only a delay
             logger.error("could not send a live update for %s", uuid, exc_info=outcome)
+
+
+def live_annotations_notify(
+    conversation_uuid: str,
+    *,
+    note_id: int | None = None,
+    deleted_note_id: int | None = None,
+    tags: list[str] | None = None,
+) -> None:
+    """Tell the conversation's open replay pages that a note or its tags changed, once the
+    change is committed: each page shows another's note without a reload."""
+    message = {"type": "live.annotation"}
+    if note_id is not None:
+        message["note_id"] = note_id
+    if deleted_note_id is not None:
+        message["deleted_note_id"] = deleted_note_id
+    if tags is not None:
+        message["tags"] = tags
+
+    def send() -> None:
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        try:
+            async_to_sync(layer.group_send)(live_group(conversation_uuid), message)
+        except Exception:  # stored: others see it on their next load
+            logger.exception("could not announce a note or tag change on %s", conversation_uuid)
+
+    transaction.on_commit(send)
 
 
 def live_notify(notifications: list[tuple[str, dict]]) -> None:

@@ -328,3 +328,38 @@ def test_the_author_deletes_a_note_from_the_list_and_its_marker_goes_too(
     page.reload()
     _wait_for_first_frame(page)
     expect(page.locator("#note-list li.note")).to_have_text([re.compile("Keep this one")])
+
+
+@pytest.mark.parametrize("closed", [True, False], ids=["closed", "open"])
+def test_a_note_or_tag_another_writes_appears_on_a_page_already_open(
+    browser, daphne_server, exporter_session, role_user, closed
+):
+    from django.test import Client
+
+    uuid = seed_conversation(closed=closed)
+    viewer = Client()
+    viewer.force_login(role_user("viewer"))
+    watching = open_replay(browser, daphne_server, viewer, uuid)
+    writing = open_replay(browser, daphne_server, exporter_session, uuid)
+    watching.wait_for_function("() => document.querySelector('#note-count').textContent === '0'")
+
+    add_note(writing, f.T0 + 12_000, "Asks about the plug")
+    note = watching.locator("#note-list li.note")
+    expect(note).to_have_count(1)
+    expect(note).to_contain_text("Asks about the plug")
+    expect(note.locator("time")).to_have_text("0:12")
+    expect(note.locator(".note-delete")).to_have_count(0)  # the viewer's copy: not theirs
+    expect(watching.locator("#track-notes .note-marker")).to_have_count(1)
+    expect(writing.locator("#note-list li.note")).to_have_count(1)  # its own, shown once
+
+    writing.locator("#tag-input").fill("Refund")
+    writing.keyboard.press("Enter")
+    expect(watching.locator("#tags li.tag")).to_have_text(["refund"])
+
+    writing.locator("#note-list li.note .note-delete").click()
+    expect(watching.locator("#note-list li.note")).to_have_count(0)
+    expect(watching.locator("#track-notes .note-marker")).to_have_count(0)
+    expect(watching.locator("#note-count")).to_have_text("0")
+    if closed:  # nothing on a closed conversation's page speaks of live updates
+        expect(watching.locator("#live-status")).to_have_count(0)
+    assert watching.errors == [] and writing.errors == []

@@ -241,3 +241,46 @@ async def test_an_update_reaches_the_watcher_while_djangos_synchronous_thread_is
     assert not busy.done()
     await busy
     await comm.disconnect()
+
+
+async def test_a_notes_only_watcher_gets_notes_and_tags_but_no_recording(exporter_user):
+    from conversations import annotations
+    from conversations.live import live_annotations_notify
+
+    uuid = f.new_uuid()
+    await database_sync_to_async(apply)(f.new_conversation(uuid))
+    conversation = await database_sync_to_async(Conversation.objects.get)(uuid=uuid)
+    first = await database_sync_to_async(annotations.note_create)(
+        conversation=conversation, author=exporter_user, offset_ms=1_000, text="Before"
+    )
+    comm = communicator(uuid, exporter_user, "?notes=1")
+    assert (await comm.connect())[0]
+    caught_up = await comm.receive_json_from(timeout=5)
+    assert "batches" not in caught_up and "items" not in caught_up
+    assert [(n["text"], n["can_delete"]) for n in caught_up["notes_all"]] == [("Before", True)]
+    assert caught_up["tags"] == []
+
+    # A batch and a message are stored and announced: not for this page.
+    store = [
+        ingest.item_from_text(
+            f.dumps(f.rrweb_frame(uuid, 0, f.rrweb_events(count=3), kind="init"))
+        ),
+        ingest.item_from_text(f.dumps(f.message(uuid, "not for notes"))),
+    ]
+    announced = (await database_sync_to_async(ingest.items_store)(store, source=None))[1]
+    await live_notify_async(announced)
+    assert await comm.receive_nothing(timeout=0.5)
+
+    def write() -> int:
+        note = annotations.note_create(
+            conversation=conversation, author=exporter_user, offset_ms=2_000, text="After"
+        )
+        live_annotations_notify(uuid, note_id=note.pk)
+        live_annotations_notify(uuid, deleted_note_id=first.pk)
+        return note.pk
+
+    later = await database_sync_to_async(write)()
+    update = await comm.receive_json_from(timeout=5)
+    assert [(n["id"], n["text"]) for n in update["notes"]] == [(later, "After")]
+    assert (await comm.receive_json_from(timeout=5)) == {"notes_deleted": [first.pk]}
+    await comm.disconnect()

@@ -346,14 +346,16 @@ function trimLive() {
 // the transcript, so a page back from a drop shows what was stored meanwhile.
 const live = { socket: null, retryMs: LIVE_RETRY_FIRST_MS, unloading: false };
 
+// A closed conversation's page asks for notes and tags alone: others' show up as they write.
 function liveUrl() {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   const last = state.batches[state.batches.length - 1];
-  const query = last ? `?after=${last[POS]}` : "";
+  const query = !config.live ? "?notes=1" : last ? `?after=${last[POS]}` : "";
   return `${scheme}//${location.host}${config.livePath}${query}`;
 }
 
 function liveStatus(text) {
+  if (!config.live) return; // notes alone: nothing on the page says "live"
   const status = $("live-status");
   if (status) {
     status.textContent = text || "";
@@ -363,6 +365,8 @@ function liveStatus(text) {
 }
 
 function applyLiveUpdate(update) {
+  applyAnnotations(update);
+  if (!update.batches) return; // notes or tags alone
   for (const batch of update.batches) liveBatch(batch);
   for (const item of update.items) addItem(item);
   if (update.closed) $("live-badge")?.replaceChildren("Closed");
@@ -793,10 +797,30 @@ function drawNoteMarkers() {
   }
 }
 
-async function addNote(text) {
-  const note = await sendJson(config.notesUrl, "POST", { offset_ms: recordingOffset(), text });
+function noteUpsert(note) {
+  notes.list = notes.list.filter((other) => other.id !== note.id);
   notes.list.push(note);
   notes.list.sort((a, b) => a.offset_ms - b.offset_ms || a.id - b.id);
+}
+
+// Notes and tags from the live socket: all of them on (re)connecting, then each change anyone
+// makes, this page's own included (which it already shows: written once).
+function applyAnnotations(update) {
+  if (!update.notes_all && !update.notes && !update.notes_deleted && !update.tags) return;
+  if (update.notes_all) notes.list = [];
+  for (const note of [...(update.notes_all || []), ...(update.notes || [])]) noteUpsert(note);
+  const gone = new Set(update.notes_deleted || []);
+  notes.list = notes.list.filter((note) => !gone.has(note.id));
+  drawNotes();
+  if (update.tags) {
+    notes.tags = update.tags;
+    drawTags();
+  }
+}
+
+async function addNote(text) {
+  const note = await sendJson(config.notesUrl, "POST", { offset_ms: recordingOffset(), text });
+  noteUpsert(note);
   drawNotes();
   return note;
 }
@@ -1028,7 +1052,7 @@ async function main() {
   drawMarkers(); // and the transcript's times, on the recording's clock once it has one
   drawConsole();
   if (state.startMs === null) labelTimes();
-  if (config.live) followLive();
+  followLive(); // an open conversation's batches and transcript; anyone's notes and tags
 }
 
 main().catch((error) => {
