@@ -634,11 +634,13 @@ LIVE_CHUNK_EVENTS = 20000
 def first_chunk_bounds(batches: list[BatchMeta], *, live: bool) -> tuple[int, int, int]:
     """The first chunk a replay page plays: (from, to) event_index and a size bound.
 
-    A closed recording starts at its first batch; a live one at its last, replayed from the
-    full snapshot before it. The page asks for the same chunk when it has none (replay.js).
+    A closed recording starts at its first batch holding a full snapshot (nothing before one
+    can be drawn); a live one at its last, replayed from the full snapshot before it. The page
+    asks for the same chunk when it has none (replay.js, startRun).
     """
     if not live:
-        return batches[0].event_index, batches[0].event_index, FIRST_CHUNK_EVENTS
+        first = next((batch for batch in batches if batch.full_snapshots), batches[0])
+        return first.event_index, first.event_index, FIRST_CHUNK_EVENTS
     last = len(batches) - 1
     snapshot = next((i for i in range(last, -1, -1) if batches[i].full_snapshots), 0)
     size = LIVE_CHUNK_EVENTS if snapshot < last else FIRST_CHUNK_EVENTS

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from playwright.sync_api import expect
 
 from bench.harness import CHROMIUM_ARGS
 from conversations import ingest
@@ -341,6 +342,136 @@ def test_a_replay_opened_while_the_shopper_streams_reaches_its_first_frame_and_f
     stage.locator("body", has_text="Order confirmed").wait_for(timeout=10_000)
     page.wait_for_function("() => replayState.batches.length === 13 && replayState.live")
     assert "shop.example/done" in page.locator("#segments").inner_text()
+
+
+def send_frames(server: str, source, frames: list[dict]) -> None:
+    """Send `frames` over the ingest socket as the shop's client would, until they are stored."""
+    from websockets.sync.client import connect
+
+    with connect(
+        f"ws://{server}/ws/ingest/",
+        additional_headers={"Authorization": f"Bearer {source.raw_key}"},
+    ) as ws:
+        for frame in frames:
+            ws.send(f.dumps(frame))
+        ws.send('{"type":"ping"}')
+        assert json.loads(ws.recv(timeout=10)) == {"type": "ping"}
+
+
+def _open_conversation(*frames: dict) -> str:
+    uuid = frames[0]["conversation_uuid"]
+    for frame in frames:
+        apply(frame)
+    return uuid
+
+
+def test_a_live_page_without_a_full_snapshot_waits_and_draws_the_late_first_batch(
+    browser, daphne_server, staff_client, source
+):
+    """A page load's first batch (big, in parts) can complete after the batches that follow."""
+    uuid = f.new_uuid()
+    start = int(time.time() * 1000)
+    in_thread(
+        _open_conversation,
+        f.new_conversation(uuid),
+        f.rrweb_frame(uuid, 1, f.incremental_events(start=start + 2_000)),
+        f.rrweb_frame(uuid, 2, f.incremental_events(start=start + 3_000)),
+    )
+    page = open_page(browser, daphne_server, staff_client)
+    page.goto(f"http://{daphne_server}/conversations/{uuid}/")
+    expect(page.locator("#stage-message")).to_have_text(
+        "Waiting for the customer's page to be recorded…"
+    )
+    assert page.evaluate("() => replayState.firstFrameAt") is None
+
+    first = page_events(start, "Kettles, at last", href="https://shop.example/kettles")
+    send_frames(daphne_server, source, [f.rrweb_frame(uuid, 0, first, kind="init")])
+    _wait_for_first_frame(page)
+    page.frame_locator("#stage iframe").locator("body", has_text="Kettles, at last").wait_for()
+    expect(page.locator("#stage-message")).to_be_hidden()
+    page.wait_for_function("() => replayState.live && replayState.batches.length === 3")
+    assert page.evaluate("() => replayState.batches.map((b) => b[0])") == [0, 1, 2]
+
+    # And it goes on following what comes next.
+    later = page_events(start + 6_000, "Order confirmed", href="https://shop.example/done")
+    send_frames(daphne_server, source, [f.rrweb_frame(uuid, 3, later, kind="init")])
+    page.frame_locator("#stage iframe").locator("body", has_text="Order confirmed").wait_for()
+
+
+def test_a_closed_recording_starting_without_a_full_snapshot_opens_at_its_first(
+    browser, daphne_server, staff_client
+):
+    """Its first batches were incremental only (a client that lost its first page load)."""
+    uuid = f.new_uuid()
+    kettles = page_events(f.T0 + 4_000, "Kettles", href="https://shop.example/kettles")
+    in_thread(
+        _open_conversation,
+        f.new_conversation(uuid),
+        f.rrweb_frame(uuid, 0, f.incremental_events(start=f.T0)),
+        f.rrweb_frame(uuid, 1, kettles, kind="init"),
+        f.rrweb_frame(uuid, 2, f.incremental_events(start=f.T0 + 8_000)),
+        f.event(
+            "conversation closed", uuid, event_conversation_closed=f.summary(uuid, closed=True)
+        ),
+    )
+    nothing = f.new_uuid()
+    in_thread(
+        _open_conversation,
+        f.new_conversation(nothing),
+        f.rrweb_frame(nothing, 0, f.incremental_events(start=f.T0)),
+        f.event(
+            "conversation closed",
+            nothing,
+            event_conversation_closed=f.summary(nothing, closed=True),
+        ),
+    )
+    page = open_page(browser, daphne_server, staff_client)
+    page.goto(f"http://{daphne_server}/conversations/{uuid}/")
+    _wait_for_first_frame(page)
+    page.frame_locator("#stage iframe").locator("body", has_text="Kettles").wait_for()
+
+    page.goto(f"http://{daphne_server}/conversations/{nothing}/")
+    expect(page.locator("#stage-message")).to_have_text(
+        "This recording holds no full view of the page to start from."
+    )
+
+
+def test_a_late_batch_below_the_live_pages_last_is_drawn_in_its_place(
+    browser, daphne_server, staff_client, source
+):
+    uuid = f.new_uuid()
+    start = int(time.time() * 1000)
+    in_thread(
+        _open_conversation,
+        f.new_conversation(uuid),
+        f.rrweb_frame(
+            uuid, 0, page_events(start, "Blue kettle", href="https://shop.example/k"), kind="init"
+        ),
+        f.rrweb_frame(uuid, 2, f.incremental_events(start=start + 5_000)),
+    )
+    page = open_page(browser, daphne_server, staff_client)
+    page.goto(f"http://{daphne_server}/conversations/{uuid}/")
+    _wait_for_first_frame(page)
+    page.wait_for_function("() => replayState.live === true")
+    stage = page.frame_locator("#stage iframe")
+    stage.locator("body", has_text="Blue kettle").wait_for()
+
+    # Batch 1, between the two the page holds: the kettle's text changes.
+    sold_out = {
+        "type": 3,
+        "data": {
+            "source": 0,
+            "texts": [{"id": 4, "value": "Blue kettle: sold out"}],
+            "attributes": [],
+            "removes": [],
+            "adds": [],
+        },
+        "timestamp": start + 3_000,
+    }
+    send_frames(daphne_server, source, [f.rrweb_frame(uuid, 1, [sold_out])])
+    stage.locator("body", has_text="sold out").wait_for(timeout=10_000)
+    page.wait_for_function("() => replayState.live && replayState.batches.length === 3")
+    assert page.evaluate("() => replayState.batches.map((b) => b[0])") == [0, 1, 2]
 
 
 def test_a_live_page_that_lost_its_socket_reconnects_and_shows_what_was_stored_meanwhile(

@@ -111,10 +111,12 @@ function posAfter(eventIndex) {
   return pos === -1 ? state.batches.length : pos;
 }
 
-// Drop what precedes the first Meta + FullSnapshot: nothing can be drawn before it.
+// Drop what precedes the first Meta + FullSnapshot: nothing can be drawn before it (and
+// without one, nothing at all).
 function fromSnapshot(events) {
   const full = events.findIndex((e) => e.type === 2);
-  if (full <= 0) return events;
+  if (full === -1) return [];
+  if (full === 0) return events;
   const meta = events[full - 1].type === 4 ? full - 1 : full;
   return events.slice(meta);
 }
@@ -194,12 +196,19 @@ async function feed(events, token) {
 // Load the run of batches from the full snapshot before `target`, then keep loading behind.
 async function startRun(target, { play = false } = {}) {
   const token = ++state.token;
-  const targetPos = batchAt(target);
-  const from = keyframeAt(targetPos);
+  let targetPos = batchAt(target);
+  let from = keyframeAt(targetPos);
+  if (!state.batches[from][SNAPSHOTS]) {
+    // No full snapshot at or before the target: start at the first one after it, if any.
+    from = state.batches.findIndex((batch, pos) => pos > targetPos && batch[SNAPSHOTS] > 0);
+    if (from === -1) return noSnapshot();
+    targetPos = from;
+    target = state.batches[from][FIRST];
+  }
   const chunk = await fetchChunk(from, targetPos, targetPos > from ? LIVE_CHUNK_EVENTS : FIRST_CHUNK_EVENTS);
   if (token !== state.token) return;
   const events = fromSnapshot(chunk.events);
-  if (!events.length) return;
+  if (!events.length) return noSnapshot();
   state.runFrom = from;
   state.runTo = chunk.next === null ? targetPos + 1 : posAfter(chunk.next);
   if (state.firstFrameAt === null) performance.mark("replay:chunk");
@@ -207,6 +216,16 @@ async function startRun(target, { play = false } = {}) {
   seekWithin(Math.max(target, state.baseTs), play);
   firstFrameShown();
   loadBehind(token);
+}
+
+// Nothing can be drawn before a full snapshot of the page. Following a live conversation, one
+// is on its way (a page load's first batch, perhaps still in parts); otherwise there is none.
+function noSnapshot() {
+  const message = $("stage-message");
+  message.textContent = config.live
+    ? "Waiting for the customer's page to be recorded…"
+    : "This recording holds no full view of the page to start from.";
+  message.hidden = false;
 }
 
 async function loadBehind(token) {
@@ -302,10 +321,20 @@ function leaveLive(at = null, play = false) {
   startRun(at, { play });
 }
 
+// Batches that arrive while the live view is rebuilt around a late one, applied after.
+let rebuilding = null;
+
 function liveBatch(batch) {
+  if (rebuilding) {
+    rebuilding.push(batch);
+    return;
+  }
   const meta = batch.meta;
   const last = state.batches[state.batches.length - 1];
-  if (last && meta[POS] <= last[POS]) return;
+  if (last && meta[POS] <= last[POS]) {
+    lateBatch(batch);
+    return;
+  }
   state.batches.push(meta);
   if (state.startMs === null) state.startMs = meta[FIRST];
   state.endMs = Math.max(state.endMs || 0, meta[LAST]);
@@ -330,6 +359,34 @@ function liveBatch(batch) {
   for (const event of batch.events) state.replayer.addEvent(event);
   state.runTo = state.batches.length;
   if (meta[SNAPSHOTS]) Promise.resolve().then(() => Promise.resolve()).then(trimLive);
+}
+
+// A batch below the last one the page holds (its parts completed after later batches'): put
+// it in its place, and where the replayer has already drawn past it, or has nothing drawn
+// yet, build again from the nearest full snapshot so that it is drawn in order.
+async function lateBatch(batch) {
+  const meta = batch.meta;
+  if (state.batches.some((held) => held[POS] === meta[POS])) return; // shown already
+  const at = state.batches.findIndex((held) => held[POS] > meta[POS]);
+  state.batches.splice(at, 0, meta);
+  state.startMs = Math.min(state.startMs ?? meta[FIRST], meta[FIRST]);
+  if (!state.live && state.replayer) {
+    // Replaying an earlier moment: rebuild there if the late batch is in or before its run.
+    if (at < state.runTo) startRun(position(), { play: state.playing });
+    return;
+  }
+  rebuilding = [];
+  try {
+    state.live = false;
+    await startRun(state.endMs); // the first frame, if this brought the first full snapshot
+    enterLive();
+  } finally {
+    const queued = rebuilding;
+    rebuilding = null;
+    for (const later of queued) liveBatch(later);
+  }
+  drawSegments();
+  drawMarkers();
 }
 
 function trimLive() {
