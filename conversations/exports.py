@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db.models import Model, Prefetch, QuerySet
 from django.template.loader import render_to_string
 
-from conversations import assets, selectors, storage
+from conversations import assets, clock, selectors, storage
 from conversations.models import (
     Conversation,
     ConversationNote,
@@ -409,14 +409,18 @@ def transcript_csv_chunks(conversation: Conversation | str) -> Iterator[bytes]:
 
 
 def _transcript_entries(conversation: Conversation) -> list[dict[str, Any]]:
+    """The messages, each with its offset into the recording where the replay page puts it:
+    its server time moved to the customer's (recording's) clock."""
     start = conversation.recording_start_ms
     end = conversation.recording_end_ms
+    clock_offset = selectors.clock_offset(conversation)
     entries = []
     for message in conversation.messages.all():
         moment = message_time(message)
         offset = None
-        if start is not None and end is not None and moment is not None:
-            candidate = int(moment.timestamp() * 1000) - start
+        at = clock.to_recording_ms(selectors.message_server_ms(message), clock_offset)
+        if start is not None and end is not None and at is not None:
+            candidate = at - start
             offset = candidate if 0 <= candidate <= end - start else None
         entries.append(
             {

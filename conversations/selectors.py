@@ -509,9 +509,15 @@ def _server_ms(moment: datetime | None) -> int | None:
 _QUIET_EVENT_TYPES = {"new message", "rrweb"}
 
 
+def message_server_ms(message: Message) -> int | None:
+    """When a message was sent, on the server's clock (epoch ms): where the replay page and the
+    exports place it on the recording, once moved to the browser's clock (clock.py)."""
+    return message.message_epoch or _server_ms(message.message_dts or message.received_at)
+
+
 def message_item(message: Message, *, offset_ms: int, customer_arn: str) -> dict:
     """A message as a transcript line, placed on the recording's clock."""
-    server_ms = message.message_epoch or _server_ms(message.message_dts or message.received_at)
+    server_ms = message_server_ms(message)
     return {
         "kind": "message",
         "id": message.message_uuid,

@@ -408,3 +408,32 @@ def test_bulk_export_memory_stays_flat_as_the_number_of_conversations_grows(tmp_
     # by the format's design): a few KB a conversation, never the archives themselves.
     assert per_conversation < 8 * 1024
     assert per_conversation < per_archive / 4
+
+
+def test_a_message_plays_from_where_the_replay_page_puts_it_when_the_clocks_disagree():
+    """The customer's clock runs seven minutes behind the server's; messages carry the server's."""
+    from conversations import selectors
+
+    skew = 7 * 60_000
+    uuid = f.new_uuid()
+    events = f.rrweb_events(start=f.T0, count=30)  # three seconds on the customer's clock
+    received = datetime.fromtimestamp((events[-1]["timestamp"] + skew + 150) / 1000, tz=UTC)
+    ingest.items_apply(
+        [
+            ingest.item_from_text(f.dumps(f.new_conversation(uuid))),
+            ingest.item_from_text(
+                f.dumps(f.rrweb_frame(uuid, 0, events, kind="init")), received_at=received
+            ),
+            ingest.item_from_text(
+                f.dumps(f.message(uuid, "Still there?", epoch=f.T0 + skew + 1_200))
+            ),
+        ],
+        source=None,
+    )
+    conversation = Conversation.objects.get(uuid=uuid)
+    data = selectors.replay_data(uuid=uuid)
+    [item] = [i for i in data.items if i["kind"] == "message"]
+    on_the_page = item["epoch"] - conversation.recording_start_ms
+    assert abs(on_the_page - 1_200) <= 200  # the page's estimate of the clocks' difference
+    for page in html_pages(conversation):
+        assert f'<li data-offset="{on_the_page}" title="Play from here">' in page
