@@ -316,16 +316,15 @@ def _caught_up(
     """What a page opening its live socket may have missed: batches and transcript after
     `after_event_index` (selectors.live_catch_up), unless it asks for notes alone, and the notes
     (as `user` sees them) and tags as they stand, so a page back from a drop shows them too."""
-    conversation = selectors.Conversation.objects.filter(uuid=conversation_uuid).first()
+    if notes_only:
+        conversation = selectors.Conversation.objects.filter(uuid=conversation_uuid).first()
+        rows = {"conversation_uuid": conversation_uuid}
+    else:
+        conversation = selectors.conversation_get(uuid=conversation_uuid)  # notes prefetched
+        if conversation is not None:
+            rows = selectors.live_catch_up(conversation, after_event_index=after_event_index)
     if conversation is None:
         return None
-    rows = {"conversation_uuid": conversation_uuid}
-    if not notes_only:
-        rows = selectors.live_catch_up(
-            conversation_uuid=conversation_uuid, after_event_index=after_event_index
-        )
-        if rows is None:
-            return None
     rows["notes_all"] = selectors.note_list(conversation, user=user)
     rows["tags"] = conversation.tag_list
     return rows

@@ -749,17 +749,15 @@ def live_rows(
     return _live_payload(conversation, offset_ms=offset_ms, batches=batches, items=items)
 
 
-def live_catch_up(*, conversation_uuid: str, after_event_index: int | None) -> dict | None:
-    """What a live page may have missed, shaped as a live update.
+def live_catch_up(conversation: Conversation, *, after_event_index: int | None) -> dict:
+    """What a live page may have missed, shaped as a live update (`conversation` as
+    conversation_get reads it).
 
     Batches after the last one the page holds (all of them for None), packed or not: a page
     only ever appends batches, so their event_index is an exact cursor. Message and event ids
     are not (an id is drawn before its transaction commits, so a lower one can commit after a
     higher one), and a transcript is small: it is sent whole and the page skips what it shows.
     """
-    conversation = conversation_get(uuid=conversation_uuid)
-    if conversation is None:
-        return None
     first = None if after_event_index is None else after_event_index + 1
     missed = recording_batch_list(conversation.pk, first_index=first)
     offset_ms = clock_offset(conversation)

@@ -280,13 +280,16 @@ def _streamed_page(request: HttpRequest, head_context: dict, build) -> Streaming
 @require_GET
 @staff_required
 def conversation_replay(request: HttpRequest, uuid: str) -> HttpResponse:
-    conversation = (
-        selectors.Conversation.objects.filter(uuid=uuid).prefetch_related("participants").first()
-    )
-    if conversation is None:
-        raise Http404("No such conversation.")
-    get_token(request)  # a new CSRF cookie must go out with the headers, before the body
     if isinstance(request, ASGIRequest):  # served by the ASGI server: stream
+        # The head's title names the participants; a 404 must be known before anything is sent.
+        conversation = (
+            selectors.Conversation.objects.filter(uuid=uuid)
+            .prefetch_related("participants")
+            .first()
+        )
+        if conversation is None:
+            raise Http404("No such conversation.")
+        get_token(request)  # a new CSRF cookie must go out with the headers, before the body
         head_context = {
             "conversation": conversation,
             "participants": list(conversation.participants.all()),
