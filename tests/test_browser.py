@@ -171,20 +171,29 @@ def _wait_for_player_at(page, epoch: int, tolerance: int = 300) -> None:
     )
 
 
-def send_order_confirmed(server: str, source, uuid: str, *, message: str) -> None:
-    """Send batch 4, a new page load ten minutes on, and `message`, as the shop's client would."""
+def send_frames(server: str, source, frames: list[dict]) -> None:
+    """Send `frames` over the ingest socket as the shop's client would, until they are stored."""
     from websockets.sync.client import connect
 
-    later = f.T0 + 10 * 60_000
-    events = page_events(later, "Order confirmed, thank you!", href="https://shop.example/done")
     with connect(
         f"ws://{server}/ws/ingest/",
         additional_headers={"Authorization": f"Bearer {source.raw_key}"},
     ) as ws:
-        ws.send(f.dumps(f.rrweb_frame(uuid, 4, events, kind="init")))
-        ws.send(f.dumps(f.message(uuid, message, epoch=later)))
+        for frame in frames:
+            ws.send(f.dumps(frame))
         ws.send('{"type":"ping"}')
         assert json.loads(ws.recv(timeout=10)) == {"type": "ping"}
+
+
+def send_order_confirmed(server: str, source, uuid: str, *, message: str) -> None:
+    """Send batch 4, a new page load ten minutes on, and `message`, as the shop's client would."""
+    later = f.T0 + 10 * 60_000
+    events = page_events(later, "Order confirmed, thank you!", href="https://shop.example/done")
+    send_frames(
+        server,
+        source,
+        [f.rrweb_frame(uuid, 4, events, kind="init"), f.message(uuid, message, epoch=later)],
+    )
 
 
 def test_signing_in_shows_the_list_and_the_replay_shows_the_recorded_page(
@@ -344,25 +353,10 @@ def test_a_replay_opened_while_the_shopper_streams_reaches_its_first_frame_and_f
     assert "shop.example/done" in page.locator("#segments").inner_text()
 
 
-def send_frames(server: str, source, frames: list[dict]) -> None:
-    """Send `frames` over the ingest socket as the shop's client would, until they are stored."""
-    from websockets.sync.client import connect
-
-    with connect(
-        f"ws://{server}/ws/ingest/",
-        additional_headers={"Authorization": f"Bearer {source.raw_key}"},
-    ) as ws:
-        for frame in frames:
-            ws.send(f.dumps(frame))
-        ws.send('{"type":"ping"}')
-        assert json.loads(ws.recv(timeout=10)) == {"type": "ping"}
-
-
-def _open_conversation(*frames: dict) -> str:
-    uuid = frames[0]["conversation_uuid"]
-    for frame in frames:
+def _stored(uuid: str, *frames: dict) -> None:
+    """A conversation (open unless `frames` close it) with `frames` stored as ingest stores them."""
+    for frame in (f.new_conversation(uuid), *frames):
         apply(frame)
-    return uuid
 
 
 def test_a_live_page_without_a_full_snapshot_waits_and_draws_the_late_first_batch(
@@ -372,8 +366,8 @@ def test_a_live_page_without_a_full_snapshot_waits_and_draws_the_late_first_batc
     uuid = f.new_uuid()
     start = int(time.time() * 1000)
     in_thread(
-        _open_conversation,
-        f.new_conversation(uuid),
+        _stored,
+        uuid,
         f.rrweb_frame(uuid, 1, f.incremental_events(start=start + 2_000)),
         f.rrweb_frame(uuid, 2, f.incremental_events(start=start + 3_000)),
     )
@@ -405,8 +399,8 @@ def test_a_closed_recording_starting_without_a_full_snapshot_opens_at_its_first(
     uuid = f.new_uuid()
     kettles = page_events(f.T0 + 4_000, "Kettles", href="https://shop.example/kettles")
     in_thread(
-        _open_conversation,
-        f.new_conversation(uuid),
+        _stored,
+        uuid,
         f.rrweb_frame(uuid, 0, f.incremental_events(start=f.T0)),
         f.rrweb_frame(uuid, 1, kettles, kind="init"),
         f.rrweb_frame(uuid, 2, f.incremental_events(start=f.T0 + 8_000)),
@@ -416,8 +410,8 @@ def test_a_closed_recording_starting_without_a_full_snapshot_opens_at_its_first(
     )
     nothing = f.new_uuid()
     in_thread(
-        _open_conversation,
-        f.new_conversation(nothing),
+        _stored,
+        nothing,
         f.rrweb_frame(nothing, 0, f.incremental_events(start=f.T0)),
         f.event(
             "conversation closed",
@@ -442,8 +436,8 @@ def test_a_late_batch_below_the_live_pages_last_is_drawn_in_its_place(
     uuid = f.new_uuid()
     start = int(time.time() * 1000)
     in_thread(
-        _open_conversation,
-        f.new_conversation(uuid),
+        _stored,
+        uuid,
         f.rrweb_frame(
             uuid, 0, page_events(start, "Blue kettle", href="https://shop.example/k"), kind="init"
         ),
