@@ -324,7 +324,14 @@ def test_the_full_screen_button_shows_the_recording_full_screen(
     viewport = page.evaluate("() => [innerWidth, innerHeight]")
     box = page.locator("#stage-wrap").bounding_box()
     assert [round(box["width"]), round(box["height"])] == viewport
-    # The recorded page is drawn bigger, and still whole.
+    # The recorded page is drawn bigger, and still whole. It is rescaled once the full-screen
+    # change has settled (replay.js), so wait for it rather than look once: the old size is
+    # also "whole" inside the bigger box.
+    page.wait_for_function(
+        "(before) => document.querySelector('#stage iframe').getBoundingClientRect().width"
+        " > before + 100",
+        arg=width_in_page,
+    )
     page.wait_for_function(framed)
     assert stage.bounding_box()["width"] > width_in_page + 100
     expect(page.frame_locator("#stage iframe").locator("body")).to_contain_text("Blue kettle")
