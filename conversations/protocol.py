@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
+from conversations import fastjson
+
 
 class ProtocolError(ValueError):
     """A frame that does not follow the protocol; the message says exactly why."""
@@ -103,7 +105,9 @@ ARN_RULE = IdentifierRule(
 )
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 # A \uD800-\uDFFF escape or a raw surrogate: the only ways a decoded frame can hold a lone one.
-_SURROGATE_HINT = re.compile(r"\\u[dD][89a-fA-F]|[\ud800-\udfff]")
+# Two patterns, not one alternation: a pattern starting with a literal is searched for fast.
+_ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
+_RAW_SURROGATE = re.compile(r"[\ud800-\udfff]")
 _DESCRIBE_LIMIT = 80
 
 
@@ -838,6 +842,18 @@ def parse_frame(text: str | bytes, *, prepare: Callable[[dict], None] | None = N
             raise ProtocolError(f"a frame must be UTF-8 text: {err.reason}") from None
     if not isinstance(text, str):
         raise ProtocolError(f"a frame must be text, got {type(text).__name__}")
+    obj = fastjson.loads(text)  # what orjson parses holds no lone surrogate
+    if obj is fastjson.MISS:
+        obj = _loads_checked(text)
+    if not isinstance(obj, dict):
+        raise ProtocolError(f"a frame must be a JSON object, got {json_type(obj)}")
+    if prepare is not None:
+        prepare(obj)
+    return parse_envelope(obj)
+
+
+def _loads_checked(text: str) -> object:
+    """Parse with the standard library, saying why a text is not JSON the protocol takes."""
     try:
         obj = _DECODER.decode(text)
     except ProtocolError:
@@ -848,13 +864,11 @@ def parse_frame(text: str | bytes, *, prepare: Callable[[dict], None] | None = N
         raise ProtocolError("invalid JSON: nested too deeply") from None
     except ValueError as err:  # e.g. an integer literal longer than Python converts
         raise ProtocolError(f"invalid JSON: {err}") from None
-    if not isinstance(obj, dict):
-        raise ProtocolError(f"a frame must be a JSON object, got {json_type(obj)}")
-    if ("\\u" in text or not text.isascii()) and _SURROGATE_HINT.search(text):
+    if ("\\u" in text and _ESCAPED_SURROGATE.search(text)) or (
+        not text.isascii() and _RAW_SURROGATE.search(text)
+    ):
         _reject_lone_surrogates(obj)
-    if prepare is not None:
-        prepare(obj)
-    return parse_envelope(obj)
+    return obj
 
 
 def _reject_constant(name: str) -> float:

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 import zstandard
 
+from conversations import fastjson
 from conversations.protocol import ProtocolError, json_type
 
 __all__ = [
@@ -179,13 +180,27 @@ def decode_batch(
     `limits` defaults to the configured ones (limits_now), read at each call. `scrub`, if
     given, may change the decoded events in place and returns how many values it changed.
     """
-    budget = _Budget(limits or limits_now())
+    limits = limits or limits_now()
     if kind not in KINDS:
         raise RRWebError(f"event_rrweb.type must be 'init' or 'events', got {kind!r}")
     if not isinstance(text, str):
         raise RRWebError(f"{FIELD} must be a string, got {type(text).__name__}")
     if not text.strip():
         raise RRWebError(f"{FIELD} is empty")
+    if scrub is None:
+        # Plain JSON events are stored as the text sent (packed ones, and scrubbed ones, are
+        # written out again from their values): there orjson's values are only looked at.
+        # A batch it refuses, or one that fails a check, goes the exact way below, which
+        # says why with the numbers as sent.
+        value = fastjson.loads(text, exact_numbers=False)
+        if isinstance(value, dict) or (
+            isinstance(value, list) and not any(isinstance(item, str) for item in value)
+        ):
+            try:
+                return _decoded(value, text, kind=kind, budget=_Budget(limits), scrub=None)
+            except RRWebError:
+                pass
+    budget = _Budget(limits)
     try:
         value = _DECODER.decode(text)
     except (ValueError, RecursionError) as exc:
@@ -198,7 +213,13 @@ def decode_batch(
                 f"JSON: {json_error}; packer: {packer_exc}"
             ) from None
         return _summarise(unpacked, kind=kind, encoding="packed", limits=budget.limits, scrub=scrub)
+    return _decoded(value, text, kind=kind, budget=budget, scrub=scrub)
 
+
+def _decoded(
+    value: Any, text: str, *, kind: str, budget: _Budget, scrub: Callable[[list], int] | None
+) -> DecodedBatch:
+    """Summarise a batch from its parsed JSON `value` (events, or packer output in it)."""
     if isinstance(value, dict):
         return _summarise(
             [value],

@@ -69,6 +69,11 @@ _TIMESTAMP = '"timestamp":'
 # class the regex engine scans for fast, where CARD_NUMBER's lookbehinds are tried at every
 # digit (and rrweb JSON is full of digits).
 _DIGIT_RUN = re.compile(r"\d[\d -]{11,}\d")
+# The same for ASCII text, where \d is [0-9]: twice as fast, as no character's Unicode
+# category is looked up.
+_DIGIT_RUN_ASCII = re.compile(r"[0-9][0-9 -]{11,}[0-9]")
+# An event's timestamp as a whole run of the above: a 13-digit run right after the key.
+_TIMESTAMP_RUN = re.compile(r'"timestamp":\d{13}(?![\d -])')
 
 
 def may_hold_card(events_json: str) -> bool:
@@ -82,7 +87,12 @@ def may_hold_card(events_json: str) -> bool:
     start = events_json.lstrip()[:2]
     if start not in ("[{", '{"', "[]") or conf.get("REPLAY_SCRUB_PATTERNS"):
         return True
-    for run in _DIGIT_RUN.finditer(events_json):
+    pattern = _DIGIT_RUN_ASCII if events_json.isascii() else _DIGIT_RUN
+    runs = len(pattern.findall(events_json))
+    # Each timestamp run is one of the runs: as many of them as runs, and every run is one.
+    if not runs or runs == len(_TIMESTAMP_RUN.findall(events_json)):
+        return False
+    for run in pattern.finditer(events_json):
         start, end = run.span()
         if end - start == 13 and events_json.endswith(_TIMESTAMP, 0, start):
             continue  # the common case: an event's timestamp

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.utils import timezone
 
 from conversations.clock import epoch_ms
@@ -49,8 +49,9 @@ def insert(model: type, values: dict) -> int:
     fields = [model._meta.get_field(name) for name in values]
     columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
     marks = ", ".join(["%s"] * len(fields))
+    db = connections[DEFAULT_DB_ALIAS]  # the proxy costs a thread-local lookup a value
     params = [
-        field.get_db_prep_save(value, connection)
+        field.get_db_prep_save(value, db)
         for field, value in zip(fields, values.values(), strict=True)
     ]
     with blob_cursor() as cursor:
@@ -76,8 +77,9 @@ def insert_many(model: type, rows: list[dict], *, key: str) -> list[tuple[int, o
         )
     else:
         marks = ", ".join(["(" + ", ".join(["%s"] * width) + ")"] * len(rows))
+    db = connections[DEFAULT_DB_ALIAS]  # the proxy costs a thread-local lookup a value
     params = [
-        field.get_db_prep_save(value, connection)
+        field.get_db_prep_save(value, db)
         for row in rows
         for field, value in zip(fields, row.values(), strict=True)
     ]
