@@ -523,3 +523,47 @@ def test_a_rejected_first_frame_of_a_new_conversation_does_not_break_the_next_on
     conversation = Conversation.objects.get(uuid=uuid)
     assert conversation.messages.get().body == "I am still here"
     assert conversation.message_total == 1 and conversation.rrweb_batch_total == 0
+
+
+def test_a_group_of_messages_stores_each_new_one_once_and_sorts_out_the_rest():
+    """New messages of a group go in together; repeats, conflicts and edits keep their rules."""
+    first, second = f.new_uuid(), f.new_uuid()
+    known = f.message(first, "stored before")
+    apply(known)
+    edited = f.message(first, "v1")
+    edit = f.event(
+        "updated message", first, event_updated_message={**edited["message"], "body": "v2"}
+    )
+    twice = f.message(second, "sent twice in one group")
+    conflicting = f.message(
+        first, "other words", message_uuid=known["message"]["conversation_message_uuid"]
+    )
+    outcomes = apply(
+        f.message(first, "new one"),
+        known,
+        conflicting,
+        edit,
+        edited,
+        twice,
+        twice,
+        f.message(second, "new in another conversation"),
+    )
+    assert [o.status for o in outcomes] == [
+        ingest.STORED,
+        ingest.DUPLICATE,
+        ingest.REJECTED,
+        ingest.STORED,
+        ingest.STORED,
+        ingest.STORED,
+        ingest.DUPLICATE,
+        ingest.STORED,
+    ]
+    assert "already stored with different content" in outcomes[2].reason
+    one, two = Conversation.objects.get(uuid=first), Conversation.objects.get(uuid=second)
+    assert sorted(one.messages.values_list("body", flat=True)) == ["new one", "stored before", "v2"]
+    assert one.messages.get(body="v2").original["body"] == "v1"
+    assert sorted(two.messages.values_list("body", flat=True)) == [
+        "new in another conversation",
+        "sent twice in one group",
+    ]
+    assert (one.message_total, two.message_total) == (3, 2)

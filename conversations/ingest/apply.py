@@ -26,7 +26,11 @@ from conversations.ingest.items import (
     item_from_text,
     sha256_text,
 )
-from conversations.ingest.messages import message_edit_store, message_store
+from conversations.ingest.messages import (
+    message_edit_store,
+    message_store,
+    messages_bulk_apply,
+)
 from conversations.ingest.rejections import guess_uuid, reject
 from conversations.ingest.sql import bump, counters_write
 from conversations.ingest.timeline import (
@@ -70,6 +74,7 @@ def items_store(
         with transaction.atomic():
             conversations_prefetch(ctx, items)
             done = rrweb_bulk_apply(items, ctx)
+            done.update(messages_bulk_apply(items, ctx))
             for conversation, indexes in ctx.joined:
                 parts.pending_clear(conversation, indexes)
             for number, item in enumerate(items):

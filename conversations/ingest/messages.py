@@ -1,12 +1,24 @@
 """Messages and their edits, keyed by conversation_message_uuid."""
 
-from django.db import connection
+import logging
+
+from django.db import DatabaseError, DataError, IntegrityError, connection, transaction
 from django.db.models import F
 
-from conversations.ingest.items import Context, Item, Status, canonical_sha256, conflict
-from conversations.ingest.sql import bump, insert, table
+from conversations.ingest.conversations import conversation_get_or_create
+from conversations.ingest.items import (
+    Context,
+    Item,
+    Outcome,
+    Status,
+    canonical_sha256,
+    conflict,
+)
+from conversations.ingest.sql import bump, insert, insert_many, table
 from conversations.models import Conversation, Message, MessageEdit
 from conversations.protocol import ConversationMessage
+
+logger = logging.getLogger(__name__)
 
 
 def _message_fields(message: ConversationMessage) -> dict:
@@ -105,3 +117,106 @@ def message_edit_store(
     )
     ctx.notifications.append((conversation.uuid, {"kind": "message", "id": stored.pk}))
     return Status.STORED
+
+
+# The bulk path for messages ----------------------------------------------------------------
+#
+# Most message frames carry a message seen for the first time: those of a group are checked
+# with one query and inserted with one statement, instead of a savepoint, a query and an
+# insert each. Anything else (a message already stored or edited first, the same message
+# twice in a group, an insert that fails) is left to the per-frame path above, which knows
+# every rule.
+
+
+def messages_bulk_apply(items: list[Item], ctx: Context) -> dict[int, Outcome]:
+    """Store first sightings of messages in bulk; return the outcomes of the items it handled.
+
+    A failure of any kind leaves every message of the group to the per-frame path.
+    """
+    found: dict[str, list[int]] = {}
+    for number, item in enumerate(items):
+        envelope = item.envelope
+        if item.reject_kind or envelope is None:
+            continue
+        if envelope.event_type == "updated message":
+            edited = getattr(envelope.payload, "conversation_message_uuid", None)
+            if edited:  # its message, if here too, goes in frame order with it
+                found.setdefault(edited, []).extend([-1, -1])
+            continue
+        if envelope.type != "message":
+            continue
+        message = envelope.message
+        if message is None or not message.conversation_message_uuid:
+            continue
+        if not envelope.conversation_uuid:
+            continue
+        found.setdefault(message.conversation_message_uuid, []).append(number)
+    numbers = sorted(group[0] for group in found.values() if len(group) == 1)
+    if not numbers:
+        return {}
+    saved = ctx.save()
+    try:
+        with transaction.atomic():
+            return _messages_bulk_apply([(n, items[n]) for n in numbers], ctx)
+    except DatabaseError as exc:
+        if isinstance(exc, IntegrityError | DataError):  # the per-frame path says which
+            ctx.restore(saved)
+            return {}
+        raise
+    except Exception:  # the per-frame path stores or keeps aside each frame on its own
+        logger.exception("bulk message path failed; storing these frame by frame")
+        ctx.restore(saved)
+        return {}
+
+
+def _messages_bulk_apply(candidates: list[tuple[int, Item]], ctx: Context) -> dict[int, Outcome]:
+    conversations = {}
+    for _, item in candidates:
+        envelope = item.envelope
+        uuid = envelope.conversation_uuid
+        conversations[uuid] = conversation_get_or_create(
+            ctx, uuid=uuid, arn=envelope.conversation_arn
+        )
+    message_uuids = [item.envelope.message.conversation_message_uuid for _, item in candidates]
+    marks = ", ".join(["%s"] * len(message_uuids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT conversation_id, message_uuid FROM {table(Message)} "
+            f"WHERE message_uuid IN ({marks})",
+            message_uuids,
+        )
+        stored = set(cursor.fetchall())
+    rows, fresh = [], []
+    for number, item in candidates:
+        envelope = item.envelope
+        message = envelope.message
+        conversation = conversations[envelope.conversation_uuid]
+        if (conversation.pk, message.conversation_message_uuid) in stored:
+            continue  # a duplicate, a conflict or edits that came first: per frame
+        source = item.source or ctx.source
+        rows.append(
+            {
+                "conversation_id": conversation.pk,
+                "message_uuid": message.conversation_message_uuid,
+                "body": message.body or "",
+                "original": message.raw,
+                "original_sha256": canonical_sha256(message.raw),
+                "received_at": item.received_at,
+                "source_id": source.pk if source is not None else None,
+                "edit_count": 0,
+                **_message_fields(message),
+            }
+        )
+        fresh.append((number, item, conversation))
+    if not rows:
+        return {}
+    ids = dict((key, id_) for id_, key in insert_many(Message, rows, key="message_uuid"))
+    outcomes: dict[int, Outcome] = {}
+    for number, item, conversation in fresh:
+        bump(ctx, conversation, "message_total")
+        if item.scrubbed:
+            bump(ctx, conversation, "scrubbed_total", item.scrubbed)
+        message_id = ids[item.envelope.message.conversation_message_uuid]
+        ctx.notifications.append((conversation.uuid, {"kind": "message", "id": message_id}))
+        outcomes[number] = Outcome(Status.STORED, conversation_uuid=conversation.uuid)
+    return outcomes
