@@ -567,3 +567,16 @@ def test_a_group_of_messages_stores_each_new_one_once_and_sorts_out_the_rest():
         "sent twice in one group",
     ]
     assert (one.message_total, two.message_total) == (3, 2)
+
+
+def test_a_conversation_another_process_created_meanwhile_is_used_not_doubled():
+    from conversations.ingest.conversations import conversation_get_or_create
+    from conversations.ingest.items import Context
+
+    uuid = f.new_uuid()
+    theirs = Conversation.objects.create(uuid=uuid, arn="arn:theirs")
+    ours = conversation_get_or_create(Context(source=None), uuid=uuid)  # nothing prefetched
+    assert ours.pk == theirs.pk and ours.arn == "arn:theirs"
+    fresh = conversation_get_or_create(Context(source=None), uuid=f.new_uuid(), arn="arn:new")
+    assert Conversation.objects.get(pk=fresh.pk).arn == "arn:new"
+    assert Conversation.objects.count() == 2

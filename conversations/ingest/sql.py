@@ -41,10 +41,12 @@ def blob_cursor(*, numbered: bool = False) -> Iterator:
         yield cursor
 
 
-def insert(model: type, values: dict) -> int:
+def insert(model: type, values: dict, *, unless_taken: str | None = None) -> int | None:
     """Insert one row and return its id, the way the ORM would write each value.
 
     Used on the hot paths: compiling an ORM insert costs ~1 ms a row here, the SQL ~20 us.
+    `unless_taken`: a unique field; if a row already holds this value, nothing is inserted
+    and None is returned.
     """
     fields = [model._meta.get_field(name) for name in values]
     columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
@@ -54,11 +56,20 @@ def insert(model: type, values: dict) -> int:
         field.get_db_prep_save(value, db)
         for field, value in zip(fields, values.values(), strict=True)
     ]
+    conflict = ""
+    if unless_taken:
+        column = connection.ops.quote_name(model._meta.get_field(unless_taken).column)
+        conflict = f" ON CONFLICT ({column}) DO NOTHING"
     with blob_cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table(model)} ({columns}) VALUES ({marks}) RETURNING id", params
+            f"INSERT INTO {table(model)} ({columns}) VALUES ({marks}){conflict} RETURNING id",
+            params,
         )
-        return cursor.fetchone()[0]
+        row = cursor.fetchone()
+    return row[0] if row is not None else None
+
+
+_PLAIN = (int, str, bytes, bool, type(None))
 
 
 def insert_many(model: type, rows: list[dict], *, key: str) -> list[tuple[int, object]]:
@@ -78,8 +89,11 @@ def insert_many(model: type, rows: list[dict], *, key: str) -> list[tuple[int, o
     else:
         marks = ", ".join(["(" + ", ".join(["%s"] * width) + ")"] * len(rows))
     db = connections[DEFAULT_DB_ALIAS]  # the proxy costs a thread-local lookup a value
+    # PostgreSQL takes plain values as they are (each placeholder's type is the column's);
+    # Django's field-by-field preparation of them was a tenth of a worker's insert time.
+    plain = _PLAIN if numbered else ()
     params = [
-        field.get_db_prep_save(value, db)
+        value if type(value) in plain else field.get_db_prep_save(value, db)
         for row in rows
         for field, value in zip(fields, row.values(), strict=True)
     ]
