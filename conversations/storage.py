@@ -157,6 +157,11 @@ def row_events_json(batch: RRWebBatch) -> bytes:
     return events_json
 
 
+def events_remember(batch_id: int, sha256: str, events_json: bytes) -> None:
+    """Keep a full-snapshot batch just written: the batches after it compress against it."""
+    _remember(_EVENTS_CACHE, _EVENTS_CACHE_LIMIT, (batch_id, sha256), events_json)
+
+
 def events_json_by_id(batch_id: int, sha256: str) -> bytes:
     """A row-stored batch's events by id; `sha256` (its content hash) guards the cache."""
     cached = _EVENTS_CACHE.get((batch_id, sha256))

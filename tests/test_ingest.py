@@ -580,3 +580,29 @@ def test_a_conversation_another_process_created_meanwhile_is_used_not_doubled():
     fresh = conversation_get_or_create(Context(source=None), uuid=f.new_uuid(), arn="arn:new")
     assert Conversation.objects.get(pk=fresh.pk).arn == "arn:new"
     assert Conversation.objects.count() == 2
+
+
+def test_a_batch_another_connection_stored_meanwhile_is_a_duplicate_and_the_rest_stored(
+    monkeypatch,
+):
+    """The bulk path's view of a recording's end can be out of date by the time it inserts.
+
+    It reads the end, then inserts; a batch stored in between (another connection) makes
+    its insert fail. Seen here by handing it an empty view: the group still stores its new
+    batch and reports the other as the duplicate it is, each once.
+    """
+    from conversations.ingest import batches
+
+    uuid = f.new_uuid()
+    init = f.rrweb_frame(uuid, 0, f.rrweb_events(), kind="init")
+    apply(init)
+    monkeypatch.setattr(batches, "_recording_ends", lambda pks: ({}, {}))
+    later = f.rrweb_frame(uuid, 1, f.incremental_events(start=f.T0 + 2000))
+    outcomes = apply(init, later)
+    assert [o.status for o in outcomes] == [ingest.DUPLICATE, ingest.STORED]
+    assert list(
+        RRWebBatch.objects.values_list("event_index", flat=True).order_by("event_index")
+    ) == [0, 1]
+    conversation = Conversation.objects.get(uuid=uuid)
+    assert conversation.rrweb_batch_total == 2
+    assert stored_events(conversation) == f.rrweb_events() + f.incremental_events(start=f.T0 + 2000)

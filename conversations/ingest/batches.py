@@ -27,8 +27,10 @@ from conversations.scrub import may_hold_card, scrub_events
 from conversations.storage import (
     BATCH_COLUMNS,
     batch_sha256,
+    events_cache_clear,
     events_compress,
     events_json_by_id,
+    events_remember,
     pack_batches,
 )
 
@@ -288,6 +290,11 @@ def rrweb_bulk_apply(items: list[Item], ctx: Context) -> dict[int, Outcome]:
     try:
         with transaction.atomic():
             return _rrweb_bulk_apply(items, ctx)
+    except IntegrityError:
+        # Another connection stored one of these meanwhile: the per-frame path decides.
+        ctx.restore(saved)
+        events_cache_clear()  # ids handed out in the rolled-back savepoint come back
+        return {}
     except DatabaseError:
         raise
     except Exception:  # the per-frame path stores or keeps aside each frame on its own
@@ -376,7 +383,6 @@ def _rrweb_bulk_apply(items: list[Item], ctx: Context) -> dict[int, Outcome]:
     last_batches, last_packs = _recording_ends(sorted(ref.pk for ref in refs.values()))
     for uuid, candidates in groups.items():
         conversation = refs[uuid]
-        saved = ctx.save()
         last = last_batches.get(conversation.pk)
         pack = last_packs.get(conversation.pk)
         if pack is not None and (last is None or pack[0] > last[1]):
@@ -444,19 +450,19 @@ def _rrweb_bulk_apply(items: list[Item], ctx: Context) -> dict[int, Outcome]:
             first_page(ctx, conversation, candidate.event_index, decoded.href or "")
         if not rows:
             continue
-        try:
-            with transaction.atomic():
-                _batches_insert([row for _, row in rows])
-                for _, row in rows:
-                    page_errors_insert(
-                        conversation_id=conversation.pk,
-                        event_index=row["event_index"],
-                        errors=row["decoded"].errors,
-                    )
-        except IntegrityError:
-            # Another connection stored one of these meanwhile: the per-frame path decides.
-            ctx.restore(saved)
-            continue
+        # No savepoint of its own: a conversation's batches are claimed by one worker at a
+        # time, so another connection storing one meanwhile is rare enough to cost the whole
+        # group the per-frame path (rrweb_bulk_apply), where two round trips a conversation
+        # every round would not be.
+        _batches_insert([row for _, row in rows])
+        for _, row in rows:
+            page_errors_insert(
+                conversation_id=conversation.pk,
+                event_index=row["event_index"],
+                errors=row["decoded"].errors,
+            )
+            if row["full_snapshots"]:
+                events_remember(row["id"], row["sha256"], row["decoded"].events_json)
         for candidate, row in rows:
             for number in candidate.numbers:
                 outcomes[number] = Outcome(Status.STORED, conversation_uuid=uuid)
