@@ -39,6 +39,7 @@ from conversations.ingest.items import Context, Item, item_from_text
 from conversations.ingest.journal import COLUMNS, NOTIFY_CHANNEL, journal_writer
 from conversations.ingest.parts import pending_expire
 from conversations.ingest.rejections import guess_uuid, reject
+from conversations.ingest.sql import blob_cursor, table
 from conversations.live import live_notify_async
 from conversations.models import IngestKey, JournalEntry, RejectedFrame
 from conversations.packing import recordings_pack
@@ -136,7 +137,19 @@ def _sources(rows: list[tuple]) -> dict[int, IngestKey]:
 
 
 def _read(ids: list[int]) -> dict[int, Item]:
-    rows = list(JournalEntry.objects.filter(id__in=ids).order_by("id").values_list(*_COLUMNS))
+    if connection.vendor == "postgresql":
+        # Bytes as bytes: Django's cursor has PostgreSQL send them as hex text, twice their
+        # size, for psycopg to decode again (the larger part of reading a round's frames).
+        columns = ", ".join(connection.ops.quote_name(column) for column in _COLUMNS)
+        with blob_cursor() as cursor:
+            cursor.execute(
+                f"SELECT {columns} FROM {table(JournalEntry)} WHERE id = ANY(%s) ORDER BY id",
+                [ids],
+                binary=True,
+            )
+            rows = cursor.fetchall()
+    else:
+        rows = list(JournalEntry.objects.filter(id__in=ids).order_by("id").values_list(*_COLUMNS))
     return dict(zip((row[0] for row in rows), _items(rows, _sources(rows)), strict=True))
 
 
