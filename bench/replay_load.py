@@ -69,17 +69,32 @@ MARKS_JS = """() => {
   const nav = performance.getEntriesByType("navigation")[0];
   const marks = Object.fromEntries(
     performance.getEntriesByType("mark").map((m) => [m.name, m.startTime]));
-  return { "html": nav.responseEnd, "dom ready": nav.domContentLoadedEventStart, ...marks };
+  const ended = (suffix) => Math.max(0, ...performance.getEntriesByType("resource")
+    .filter((r) => r.name.split("?")[0].endsWith(suffix)).map((r) => r.responseEnd));
+  return { "html first byte": nav.responseStart, "html": nav.responseEnd,
+    "css in": ended(".css"), "js in": ended(".js"),
+    "dom ready": nav.domContentLoadedEventStart, ...marks };
 }"""
 OURS_MARKS = [
+    "html first byte",
     "html",
+    "css in",
+    "js in",
     "replay:script",
     "dom ready",
     "replay:index",
     "replay:chunk",
     "replay:first-frame",
 ]
-BASELINE_MARKS = ["html", "dom ready", "baseline:data", "baseline:first-frame"]
+BASELINE_MARKS = [
+    "html first byte",
+    "html",
+    "css in",
+    "js in",
+    "dom ready",
+    "baseline:data",
+    "baseline:first-frame",
+]
 
 
 def seed(minutes: float, seed_value: int) -> tuple[str, int]:
