@@ -707,3 +707,23 @@ def test_a_replayed_page_loads_its_images_from_our_origin_only(
     )
     foreign = [url for url in requested if not url.startswith(f"http://{daphne_server}/")]
     assert foreign == []
+
+
+def test_the_replay_page_is_drawn_with_its_transcript_even_when_its_script_cannot_load(
+    browser, daphne_server, staff_client
+):
+    """The page holds its first paint for the player's script, but never longer than that.
+
+    The script is render-blocking (so the first frame and the page are painted together,
+    without laying the page out twice); one that fails to load must not leave staff a blank
+    page: the transcript is painted without it.
+    """
+    uuid = seed_conversation()
+    page = open_page(browser, daphne_server, staff_client)
+    page.route("**/dist/replay*.js", lambda route: route.abort())
+    page.goto(f"http://{daphne_server}/conversations/{uuid}/")
+    painted = "() => new Promise((done) => requestAnimationFrame(() => done(true)))"
+    assert page.evaluate(painted) is True  # a frame is drawn: rendering is not held
+    expect(page.locator("#transcript")).to_contain_text("is the blue kettle in stock?")
+    assert page.evaluate("() => window.replayState === undefined")  # the script never ran
+    page.context.close()

@@ -151,7 +151,9 @@ function buildReplayer(events) {
   state.replayer = replayer;
   state.baseTs = events[0].timestamp;
   $("stage-message").hidden = true;
-  fitStage();
+  // Before the frame is painted, not now: measuring the stage here would lay the whole page
+  // out before the first frame is built.
+  requestAnimationFrame(fitStage);
   return replayer;
 }
 
