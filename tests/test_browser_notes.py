@@ -38,7 +38,8 @@ def open_replay(browser, server: str, client, uuid: str, query: str = "", *, vie
 
 
 def go_to(page, ts: int) -> None:
-    page.evaluate("(ts) => replaySeek(ts)", ts)
+    """Stand still at `ts`: a live page plays on from where it is sent, so it is paused."""
+    page.evaluate("(ts) => replaySeek(ts, false)", ts)
     _wait_for_player_at(page, ts, tolerance=5)
 
 

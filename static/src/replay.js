@@ -51,7 +51,7 @@ const state = {
   preloaded: start?.first || null, // the first chunk, as the page brought it; taken once
 };
 window.replayState = state; // for the browser tests and the benchmark
-window.replaySeek = (ts) => seek(ts);
+window.replaySeek = (ts, play) => seek(ts, play); // play: as now unless told
 
 const sleep = () => new Promise((resolve) => setTimeout(resolve, 0));
 
