@@ -57,6 +57,7 @@ def add_note(page, ts: int, text: str) -> None:
 
 def marker_fraction(page, selector: str) -> float:
     """Where a marker's centre sits along the progress bar, from 0 to 1, as drawn."""
+    expect(page.locator(selector)).to_be_visible()  # drawn once the recording's span is known
     track = page.locator("#track").bounding_box()
     marker = page.locator(selector).bounding_box()
     return (marker["x"] + marker["width"] / 2 - track["x"]) / track["width"]
