@@ -15,7 +15,7 @@ from conversations.ingest.items import (
     conflict,
 )
 from conversations.ingest.sql import bump, insert, insert_many, table
-from conversations.models import Conversation, Message, MessageEdit
+from conversations.models import Conversation, IngestKey, Message, MessageEdit
 from conversations.protocol import ConversationMessage
 
 logger = logging.getLogger(__name__)
@@ -34,6 +34,27 @@ def _message_fields(message: ConversationMessage) -> dict:
         "media_urls": list(message.media_urls),
         "translations": message.raw.get("translations") or [],
         "transport_statuses": message.raw.get("transport_statuses") or [],
+    }
+
+
+def _message_row(
+    conversation: Conversation,
+    message: ConversationMessage,
+    item: Item,
+    source: IngestKey | None,
+    digest: str,
+) -> dict:
+    """A message seen for the first time, as its row is inserted."""
+    return {
+        "conversation_id": conversation.pk,
+        "message_uuid": message.conversation_message_uuid,
+        "body": message.body or "",
+        "original": message.raw,
+        "original_sha256": digest,
+        "received_at": item.received_at,
+        "source_id": source.pk if source is not None else None,
+        "edit_count": 0,
+        **_message_fields(message),
     }
 
 
@@ -56,28 +77,14 @@ def message_store(
             f"message {message.conversation_message_uuid} is already stored with different "
             "content; edits must come as 'updated message' events"
         )
-    fields = _message_fields(message)
     if existing is None:
-        stored_id = insert(
-            Message,
-            {
-                "conversation_id": conversation.pk,
-                "message_uuid": message.conversation_message_uuid,
-                "body": message.body or "",
-                "original": message.raw,
-                "original_sha256": digest,
-                "received_at": item.received_at,
-                "source_id": ctx.source.pk if ctx.source is not None else None,
-                "edit_count": 0,
-                **fields,
-            },
-        )
+        stored_id = insert(Message, _message_row(conversation, message, item, ctx.source, digest))
         bump(ctx, conversation, "message_total")
     else:
         # Its edits arrived first: keep their body, fill in the rest from the original.
         stored_id = existing[0]
         Message.objects.filter(pk=stored_id).update(
-            original=message.raw, original_sha256=digest, **fields
+            original=message.raw, original_sha256=digest, **_message_fields(message)
         )
     ctx.notifications.append((conversation.uuid, {"kind": "message", "id": stored_id}))
     return Status.STORED
@@ -134,34 +141,32 @@ def messages_bulk_apply(items: list[Item], ctx: Context) -> dict[int, Outcome]:
     A failure of any kind leaves every message of the group to the per-frame path.
     """
     found: dict[str, list[int]] = {}
+    edited: set[str] = set()  # their messages, if here too, go in frame order with the edits
     for number, item in enumerate(items):
         envelope = item.envelope
         if item.reject_kind or envelope is None:
             continue
         if envelope.event_type == "updated message":
-            edited = getattr(envelope.payload, "conversation_message_uuid", None)
-            if edited:  # its message, if here too, goes in frame order with it
-                found.setdefault(edited, []).extend([-1, -1])
+            edited.add(getattr(envelope.payload, "conversation_message_uuid", None))
             continue
-        if envelope.type != "message":
-            continue
-        message = envelope.message
+        message = envelope.message if envelope.type == "message" else None
         if message is None or not message.conversation_message_uuid:
             continue
-        if not envelope.conversation_uuid:
-            continue
-        found.setdefault(message.conversation_message_uuid, []).append(number)
-    numbers = sorted(group[0] for group in found.values() if len(group) == 1)
+        if envelope.conversation_uuid:
+            found.setdefault(message.conversation_message_uuid, []).append(number)
+    numbers = sorted(
+        group[0] for uuid, group in found.items() if len(group) == 1 and uuid not in edited
+    )
     if not numbers:
         return {}
     saved = ctx.save()
     try:
         with transaction.atomic():
             return _messages_bulk_apply([(n, items[n]) for n in numbers], ctx)
-    except DatabaseError as exc:
-        if isinstance(exc, IntegrityError | DataError):  # the per-frame path says which
-            ctx.restore(saved)
-            return {}
+    except (IntegrityError, DataError):  # the per-frame path says which frame, and why
+        ctx.restore(saved)
+        return {}
+    except DatabaseError:
         raise
     except Exception:  # the per-frame path stores or keeps aside each frame on its own
         logger.exception("bulk message path failed; storing these frame by frame")
@@ -194,19 +199,8 @@ def _messages_bulk_apply(candidates: list[tuple[int, Item]], ctx: Context) -> di
         if (conversation.pk, message.conversation_message_uuid) in stored:
             continue  # a duplicate, a conflict or edits that came first: per frame
         source = item.source or ctx.source
-        rows.append(
-            {
-                "conversation_id": conversation.pk,
-                "message_uuid": message.conversation_message_uuid,
-                "body": message.body or "",
-                "original": message.raw,
-                "original_sha256": canonical_sha256(message.raw),
-                "received_at": item.received_at,
-                "source_id": source.pk if source is not None else None,
-                "edit_count": 0,
-                **_message_fields(message),
-            }
-        )
+        digest = canonical_sha256(message.raw)
+        rows.append(_message_row(conversation, message, item, source, digest))
         fresh.append((number, item, conversation))
     if not rows:
         return {}
