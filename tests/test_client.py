@@ -17,6 +17,17 @@ CLIENT = "window.ConversationReplayClient.current"
 # Astral characters (two UTF-16 units, four UTF-8 bytes) beside three- and one-byte ones, so
 # part boundaries fall everywhere, including between the halves of a pair if cut naively.
 BIG_TEXT = "🫖 Kettle ☕ ünïcödé 🍵 " * 4000
+# Every WebSocket the page opens records the code it was closed with, in order.
+CLOSE_CODES_KEPT = """
+window.closeCodes = [];
+const Native = window.WebSocket;
+window.WebSocket = class extends Native {
+  constructor(...args) {
+    super(...args);
+    this.addEventListener("close", (event) => window.closeCodes.push(event.code));
+  }
+};
+"""
 
 
 def test_a_page_bigger_than_a_frame_is_sent_in_checked_parts_and_stored_whole(
@@ -66,12 +77,17 @@ def test_a_revoked_key_is_not_retried_and_the_shopper_is_told(browser, demo_serv
     page = browser.new_page()
     sockets: list = []
     page.on("websocket", lambda socket: sockets.append(socket.url))
+    page.add_init_script(CLOSE_CODES_KEPT)
     page.goto(f"http://{demo_server.address}/demo/")
     page.wait_for_function(f"() => {CLIENT} && {CLIENT}.status === 'unauthorised'")
     page.click("#chat-launcher")
     assert "unavailable" in page.locator("#chat-status").inner_text()
     page.wait_for_timeout(2_000)
-    assert len(sockets) == 1
+    # Once refused with 4401 the client never tries again. (A socket closed before that for
+    # another reason, say a server restarting, is rightly tried again: not a wrong key.)
+    closes = page.evaluate("() => window.closeCodes")
+    assert closes[-1:] == [4401] and 4401 not in closes[:-1]
+    assert len(sockets) == len(closes), f"a socket opened after the refusal: {closes}"
 
 
 def test_a_message_over_the_servers_hard_cap_is_kept_aside_visibly_and_never_sent(
