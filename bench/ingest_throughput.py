@@ -105,8 +105,8 @@ def message_visible(message_uuid: str) -> bool:
     return Message.objects.filter(message_uuid=message_uuid).exists()
 
 
-async def probe(url: str, stop: asyncio.Event, latencies: list[float]) -> None:
-    """Every 50 ms: a message and a ping; from the answer, wait until the message is read."""
+async def probe(url: str, stop: asyncio.Event, latencies: list[float], every: float) -> None:
+    """Every `every` s: a message and a ping; from the answer, wait until the message is read."""
     conversation = str(uuid.uuid4())
     async with connect(url, max_size=None, compression=None) as ws:
         while not stop.is_set():
@@ -118,7 +118,7 @@ async def probe(url: str, stop: asyncio.Event, latencies: list[float]) -> None:
             while not await asyncio.to_thread(message_visible, message_uuid):
                 await asyncio.sleep(0.002)
             latencies.append(time.perf_counter() - committed)
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(every)
 
 
 async def until_applied(poll: float = 0.005) -> float:
@@ -128,13 +128,16 @@ async def until_applied(poll: float = 0.005) -> float:
 
 
 async def ingest_run(
-    url: str, workloads: list[list[str]], *, drain: bool = True
+    url: str, workloads: list[list[str]], *, drain: bool = True, probe_every: float = 0.05
 ) -> tuple[float, float, list[float]]:
     """(seconds to the last ping's answer, seconds until applied, probe latencies)."""
     latencies: list[float] = []
     stop = asyncio.Event()
     started = time.perf_counter()
-    prober = asyncio.ensure_future(probe(url, stop, latencies) if drain else stop.wait())
+    probing = drain and probe_every > 0
+    prober = asyncio.ensure_future(
+        probe(url, stop, latencies, probe_every) if probing else stop.wait()
+    )
     await asyncio.gather(*(stream(url, frames) for frames in workloads))
     acked = time.perf_counter()
     applied = await until_applied() if drain else acked
@@ -155,6 +158,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--minutes", type=float, default=3.0, help="recording per connection")
     parser.add_argument("--workers", type=int, default=1, help="worker processes during bursts")
+    parser.add_argument(
+        "--probe-every", type=float, default=0.05, help="seconds between probes (0: none)"
+    )
     args = parser.parse_args()
     print("command: .venv/bin/python bench/ingest_throughput.py " + " ".join(sys.argv[1:]))
     tmp = tempfile.mkdtemp(prefix="bench-ingest-")
@@ -191,7 +197,9 @@ def main() -> None:
                 worker.start()
             time.sleep(1.0)  # let the workers start before the clock does
             loads = workload(1000 * round_number + 500)
-            acked, applied, probes = asyncio.run(ingest_run(ingest_url, loads, drain=bool(workers)))
+            acked, applied, probes = asyncio.run(
+                ingest_run(ingest_url, loads, drain=bool(workers), probe_every=args.probe_every)
+            )
             for worker in workers:
                 worker.stop()
             if not workers:  # --workers 0: the front alone; empty the journal for the next run
