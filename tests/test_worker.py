@@ -97,3 +97,41 @@ async def test_a_standalone_worker_applies_what_is_appended_while_it_waits(setti
     await until_stored("Hello?")
     stop.set()
     await stopped(standalone, task, nudge=True)
+
+
+def test_two_workers_share_the_conversations_waiting_rather_than_one_taking_all():
+    """A round claims at most half the conversations waiting: the end of a backlog is shared."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("claims are PostgreSQL advisory locks; SQLite runs one worker")
+    uuids = [f.new_uuid() for _ in range(4)]
+    append(*(f.message(uuid, f"Hello from {uuid}") for uuid in uuids))
+    first_ids, first_held = worker._claim(max_entries=500, max_bytes=1 << 30)
+    try:
+        # Another worker: its own thread, so its own connection and its own locks.
+        second_ids, second_held = _in_other_thread(
+            lambda: worker._claim(max_entries=500, max_bytes=1 << 30)
+        )
+        assert len(first_held) == len(second_held) == 2
+        assert sorted(first_held + second_held) == sorted(uuids)
+        assert not set(first_ids) & set(second_ids)
+    finally:
+        worker._release(first_held)
+
+
+def _in_other_thread(function):
+    result: list = []
+
+    def run() -> None:
+        try:
+            found = function()
+            worker._release(found[1])
+            result.append(found)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(10)
+    return result[0]

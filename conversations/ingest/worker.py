@@ -75,18 +75,22 @@ def _claim(*, max_entries: int, max_bytes: int) -> tuple[list[int], list[str]]:
         for _, key, _ in heads[: max_entries * 4]:
             if key not in keys:
                 keys.append(key)
+        # At most half the conversations waiting (and 32): another worker finds the rest
+        # free, so the end of a backlog is shared rather than left to whoever claimed first.
+        wanted = min(32, (len(keys) + 1) // 2)
         with connection.cursor() as cursor:
             # A few keys a statement: every lock a statement takes is one this worker holds
             # (and releases), so none may be taken beyond what is returned.
-            for start in range(0, len(keys), 8):
+            tried = 0
+            while tried < len(keys) and len(held) < wanted:
+                batch = keys[tried : tried + min(8, wanted - len(held))]
+                tried += len(batch)
                 cursor.execute(
                     "SELECT key FROM unnest(%s::text[]) AS heads(key) "
                     "WHERE pg_try_advisory_lock(%s, hashtext(key))",
-                    [keys[start : start + 8], LOCK_CLASS],
+                    [batch, LOCK_CLASS],
                 )
                 held += [row[0] for row in cursor.fetchall()]
-                if len(held) >= 32:
-                    break
         if not held:
             return [], held
         heads = heads.filter(conversation_key__in=held)
