@@ -182,7 +182,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 if os.environ.get("REDIS_URL"):
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # channels_redis's layer with a pool that waits when full (replay/layers.py).
+            "BACKEND": "replay.layers.RedisChannelLayer",
             "CONFIG": {
                 # channels_redis waits for a consumer's messages with a BZPOPMIN that blocks
                 # for 5 s (RedisChannelLayer.brpop_timeout) and then asks again; redis-py 8
@@ -190,7 +191,16 @@ if os.environ.get("REDIS_URL"):
                 # before Redis answers "nothing yet", so a quiet socket's receive raised
                 # TimeoutError and its consumer died. Reads must outlast the block; 15 s still
                 # gives up on a Redis that stopped answering.
-                "hosts": [{"address": os.environ["REDIS_URL"], "socket_timeout": 15}],
+                # At most 100 connections a process (redis-py's default); a request beyond
+                # them waits up to 20 s for one to come back.
+                "hosts": [
+                    {
+                        "address": os.environ["REDIS_URL"],
+                        "socket_timeout": 15,
+                        "max_connections": 100,
+                        "timeout": 20,
+                    }
+                ],
                 "prefix": os.environ.get("REPLAY_CHANNEL_PREFIX", "replay"),
             },
         }

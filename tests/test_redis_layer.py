@@ -1,0 +1,67 @@
+"""The Redis channel layer under a burst: many staff live pages opening and closing at once."""
+
+import asyncio
+
+import pytest
+from channels.layers import get_channel_layer
+from django.conf import settings
+from websockets.asyncio.client import connect
+
+from bench.harness import DaphneProcess, free_port
+from conversations.live import live_group
+from tests import factories as f
+from tests.conftest import database_url_for_subprocess
+from tests.test_quiet_sockets import redis_url  # noqa: F401  (a fixture)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PAGES = 150  # more than the 100 connections a redis-py pool holds by default
+
+
+async def test_many_live_pages_closing_at_once_all_leave_their_conversations_group(
+    redis_url,  # noqa: F811
+    staff_client,
+    tmp_path,
+):
+    import os
+
+    import redis.asyncio
+
+    log = tmp_path / "daphne.log"
+    env = {**os.environ, "DATABASE_URL": database_url_for_subprocess(), "PYTHONUNBUFFERED": "1"}
+    server = DaphneProcess(free_port(), env, log=log)
+    await asyncio.to_thread(server.start)
+    uuid = f.new_uuid()
+    session = staff_client.cookies[settings.SESSION_COOKIE_NAME].value
+    group_key = f"{get_channel_layer().prefix}:group:{live_group(uuid)}"
+    client = redis.asyncio.Redis.from_url(redis_url)
+    try:
+        pages = await asyncio.gather(
+            *(
+                connect(
+                    f"ws://{server.address}/ws/live/{uuid}/",
+                    origin=f"http://{server.address}",
+                    additional_headers={"Cookie": f"{settings.SESSION_COOKIE_NAME}={session}"},
+                )
+                for _ in range(PAGES)
+            )
+        )
+        for _ in range(100):
+            if await client.zcard(group_key) == PAGES:
+                break
+            await asyncio.sleep(0.1)
+        assert await client.zcard(group_key) == PAGES
+
+        for page in pages:  # a staff member's browser quits: every tab's connection drops
+            page.transport.abort()
+        for _ in range(100):
+            if await client.zcard(group_key) == 0:
+                break
+            await asyncio.sleep(0.1)
+        # A page that stayed a member would be sent every update of the day to nobody.
+        assert await client.zcard(group_key) == 0
+        assert "Too many connections" not in log.read_text()
+    finally:
+        await client.delete(group_key)
+        await client.aclose()
+        await asyncio.to_thread(server.stop)
