@@ -179,15 +179,18 @@ def database_url_for_subprocess() -> str:
 
 
 @contextmanager
-def running_daphne(**env: str) -> Iterator[DaphneProcess]:
-    """A real Daphne process on a free port serving the test database, with `env` added."""
+def running_daphne(*, log: Path | None = None, **env: str) -> Iterator[DaphneProcess]:
+    """A real Daphne process on a free port serving the test database, with `env` added.
+
+    `log`: a file its output is appended to (else it is dropped).
+    """
     env = {
         **os.environ,
         "DATABASE_URL": database_url_for_subprocess(),
         "PYTHONUNBUFFERED": "1",
         **env,
     }
-    server = DaphneProcess(free_port(), env)
+    server = DaphneProcess(free_port(), env, log=log)
     server.start()
     try:
         yield server

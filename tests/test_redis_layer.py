@@ -3,14 +3,14 @@
 import asyncio
 
 import pytest
+import redis.asyncio
 from channels.layers import get_channel_layer
 from django.conf import settings
 from websockets.asyncio.client import connect
 
-from bench.harness import DaphneProcess, free_port
 from conversations.live import live_group
 from tests import factories as f
-from tests.conftest import database_url_for_subprocess
+from tests.conftest import running_daphne
 from tests.test_quiet_sockets import redis_url  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -18,19 +18,19 @@ pytestmark = pytest.mark.django_db(transaction=True)
 PAGES = 150  # more than the 100 connections a redis-py pool holds by default
 
 
+@pytest.fixture
+def logged_server(transactional_db, tmp_path):
+    """A Daphne process whose output the test reads afterwards."""
+    with running_daphne(log=tmp_path / "daphne.log") as server:
+        yield server
+
+
 async def test_many_live_pages_closing_at_once_all_leave_their_conversations_group(
     redis_url,  # noqa: F811
     staff_client,
-    tmp_path,
+    logged_server,
 ):
-    import os
-
-    import redis.asyncio
-
-    log = tmp_path / "daphne.log"
-    env = {**os.environ, "DATABASE_URL": database_url_for_subprocess(), "PYTHONUNBUFFERED": "1"}
-    server = DaphneProcess(free_port(), env, log=log)
-    await asyncio.to_thread(server.start)
+    server = logged_server
     uuid = f.new_uuid()
     session = staff_client.cookies[settings.SESSION_COOKIE_NAME].value
     group_key = f"{get_channel_layer().prefix}:group:{live_group(uuid)}"
@@ -60,8 +60,7 @@ async def test_many_live_pages_closing_at_once_all_leave_their_conversations_gro
             await asyncio.sleep(0.1)
         # A page that stayed a member would be sent every update of the day to nobody.
         assert await client.zcard(group_key) == 0
-        assert "Too many connections" not in log.read_text()
+        assert "Too many connections" not in server.log.read_text()
     finally:
         await client.delete(group_key)
         await client.aclose()
-        await asyncio.to_thread(server.stop)

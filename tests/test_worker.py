@@ -16,6 +16,7 @@ from conversations.ingest import journal, worker
 from conversations.ingest.worker import Worker
 from conversations.models import Message
 from tests import factories as f
+from tests.test_browser import in_thread
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -109,29 +110,10 @@ def test_two_workers_share_the_conversations_waiting_rather_than_one_taking_all(
     append(*(f.message(uuid, f"Hello from {uuid}") for uuid in uuids))
     first_ids, first_held = worker._claim(max_entries=500, max_bytes=1 << 30)
     try:
-        # Another worker: its own thread, so its own connection and its own locks.
-        second_ids, second_held = _in_other_thread(
-            lambda: worker._claim(max_entries=500, max_bytes=1 << 30)
-        )
+        # Another worker: its own thread, so its own connection and locks (gone with it).
+        second_ids, second_held = in_thread(worker._claim, max_entries=500, max_bytes=1 << 30)
         assert len(first_held) == len(second_held) == 2
         assert sorted(first_held + second_held) == sorted(uuids)
         assert not set(first_ids) & set(second_ids)
     finally:
         worker._release(first_held)
-
-
-def _in_other_thread(function):
-    result: list = []
-
-    def run() -> None:
-        try:
-            found = function()
-            worker._release(found[1])
-            result.append(found)
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join(10)
-    return result[0]
