@@ -339,9 +339,11 @@ class LiveConsumer(_Consumer):
 
     Session-authenticated (the router wraps it in the auth stack); staff with the view
     permission only. The first message is what the page missed: the batches after the one
-    named by `?after=` (its last event_index) and the transcript; then, as the ingest services
-    announce ids after commit, each update, whose rows are therefore always there. An update
-    reads the rows it names and the conversation's clock offset, never the whole recording.
+    named by `?after=` (its last event_index) and the transcript; then each update the ingest
+    services announce after commit. An update usually carries its rows, read once by the worker
+    for every page watching (live.live_notify_async), and is passed on as it is; one that only
+    names ids (too large to carry) is read here: the rows it names and the conversation's
+    clock offset, never the whole recording. Either way the rows are committed.
     Notes and tags travel the same way: all of them in the first message, then each change
     as it is committed. A page replaying a closed conversation asks for those alone.
     """
@@ -350,7 +352,7 @@ class LiveConsumer(_Consumer):
     notes_only = False
 
     async def connect(self) -> None:
-        self.pending = _no_ids()
+        self.updates: deque[dict] = deque()
         self.conversation_uuid = self.scope["url_route"]["kwargs"]["uuid"]
         self.group = live_group(self.conversation_uuid)
         if not await database_sync_to_async(permissions.can_view)(self.scope.get("user")):
@@ -410,19 +412,26 @@ class LiveConsumer(_Consumer):
             await self.send(text_data=json.dumps(update, separators=(",", ":")))
 
     async def live_update(self, message: dict) -> None:
-        """Note the ids; one read at a time sends them, with whatever came in while it read."""
+        """Pass on the rows the update carries, or read the ones it names; in order, one read
+        at a time, each with whatever came in while the one before read."""
         if self.notes_only:
             return
-        for kind, ids in self.pending.items():
-            ids += message.get(kind, [])
+        self.updates.append(message)
         if self.sender is None or self.sender.done():
             self.sender = asyncio.ensure_future(self._send_pending())
 
     async def _send_pending(self) -> None:
         # While a read waits for the database, later updates join the next one: a busy server
         # reads once for several updates instead of falling further behind with each.
-        while any(self.pending.values()):
-            ids, self.pending = self.pending, _no_ids()
+        while self.updates:
+            if "text" in self.updates[0]:  # read once for every page watching: pass it on
+                await self.send(text_data=self.updates.popleft()["text"])
+                continue
+            ids = _no_ids()
+            while self.updates and "text" not in self.updates[0]:
+                update = self.updates.popleft()
+                for kind, named in ids.items():
+                    named += update.get(kind, [])
             try:
                 rows = await _live_rows_read(
                     conversation_uuid=self.conversation_uuid,

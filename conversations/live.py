@@ -2,13 +2,15 @@
 
 import asyncio
 import hashlib
+import json
 import logging
 from collections import defaultdict
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import transaction
 
+from conversations import conf, selectors
 from conversations.converters import conversation_key
 
 logger = logging.getLogger(__name__)
@@ -24,8 +26,11 @@ def live_path(conversation_uuid: str) -> str:
     return f"/ws/live/{conversation_key(conversation_uuid)}/"
 
 
+_KINDS = ("rrweb", "message", "event")
+
+
 def _updates(notifications: list[tuple[str, dict]]) -> dict[str, dict]:
-    grouped: dict[str, dict] = defaultdict(lambda: {"rrweb": [], "message": [], "event": []})
+    grouped: dict[str, dict] = defaultdict(lambda: {kind: [] for kind in _KINDS})
     for uuid, note in notifications:
         grouped[uuid][note["kind"]].append(note["id"])
     return {
@@ -34,12 +39,54 @@ def _updates(notifications: list[tuple[str, dict]]) -> dict[str, dict]:
     }
 
 
-async def live_notify_async(notifications: list[tuple[str, dict]]) -> None:
-    """Send one update per conversation listing the ids of what was stored (committed)."""
+async def groups_watched(layer, groups: list[str]) -> set[str]:
+    """Which of `groups` have a page in them; all of them when the layer cannot say."""
+    if isinstance(layer, InMemoryChannelLayer):
+        return {group for group in groups if layer.groups.get(group)}
+    ask = getattr(layer, "groups_watched", None)
+    return set(groups) if ask is None else await ask(groups)
+
+
+def live_texts(updates: dict[str, dict]) -> dict[str, str]:
+    """What each watched conversation's pages are to be sent, read once for them all: the
+    live message as text, for the conversations whose message is not too large to pass
+    through the channel layer (those pages read the rows themselves)."""
+    wanted = {uuid: {kind: update[kind] for kind in _KINDS} for uuid, update in updates.items()}
+    limit = conf.get("REPLAY_LIVE_PUSH_MAX_BYTES")
+    texts = {}
+    for uuid, rows in selectors.live_rows_many(wanted).items():
+        text = json.dumps(rows, separators=(",", ":"))
+        if len(text) <= limit:
+            texts[uuid] = text
+    return texts
+
+
+async def live_notify_async(notifications: list[tuple[str, dict]], *, read=None) -> None:
+    """Tell the pages watching each conversation what was stored (committed).
+
+    Conversations nobody watches are skipped. With `read` (an awaitable runner of synchronous
+    code on a thread with a database connection, such as the worker's own), the new rows are
+    read here once per conversation and sent as they are, so each page only passes them on;
+    otherwise, or for a message too large, each page reads the rows its update names.
+    """
     layer = get_channel_layer()
     if layer is None or not notifications:
         return
     updates = _updates(notifications)
+    try:
+        watched = await groups_watched(layer, [live_group(uuid) for uuid in updates])
+    except Exception:  # committed: a missed live update is only a delay
+        logger.exception("could not tell which conversations are watched")
+        return
+    updates = {uuid: update for uuid, update in updates.items() if live_group(uuid) in watched}
+    if read is not None and updates:
+        try:
+            texts = await read(live_texts, updates)
+        except Exception:  # each page reads its rows itself
+            logger.exception("could not read the live rows of %d conversation(s)", len(updates))
+            texts = {}
+        for uuid, text in texts.items():
+            updates[uuid]["text"] = text
     # Side by side: on Redis each send is a few round trips, and a worker starts its next
     # round only once this returns.
     sent = await asyncio.gather(
@@ -80,7 +127,11 @@ def live_annotations_notify(
     transaction.on_commit(send)
 
 
+async def _read_here(function, *args):
+    return await sync_to_async(function)(*args)  # on the synchronous caller's own thread
+
+
 def live_notify(notifications: list[tuple[str, dict]]) -> None:
     """live_notify_async for synchronous callers."""
     if notifications and get_channel_layer() is not None:
-        async_to_sync(live_notify_async)(notifications)
+        async_to_sync(live_notify_async)(notifications, read=_read_here)

@@ -3,6 +3,7 @@
 import base64
 import json
 import re
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -720,33 +721,80 @@ def live_rows(
 
     The clock offset is the conversation's, written in the transaction that stored the rows.
     """
-    try:
-        conversation = Conversation.objects.only("uuid", "closed", "clock_offset_ms").get(
-            uuid=conversation_uuid
+    wanted = {"rrweb": rrweb_ids, "message": message_ids, "event": event_ids}
+    return live_rows_many({conversation_uuid: wanted}).get(conversation_uuid)
+
+
+def live_rows_many(wanted: dict[str, dict[str, list[int]]]) -> dict[str, dict]:
+    """live_rows for many conversations at once (uuid -> its "rrweb", "message" and "event"
+    ids), in a handful of queries whatever their number; unknown conversations are left out.
+
+    A row is only ever shown with the conversation it belongs to, whatever ids are asked for.
+    """
+    conversations = {
+        c.pk: c
+        for c in Conversation.objects.only("uuid", "closed", "clock_offset_ms").filter(
+            uuid__in=list(wanted)
         )
-    except Conversation.DoesNotExist:
-        return None
-    rows = list(
-        RRWebBatch.objects.only(*_LIVE_BATCH_FIELDS)
-        .filter(conversation=conversation, pk__in=rrweb_ids)
-        .order_by("event_index")
+    }
+
+    def asked(kind: str) -> tuple[list[int], set[tuple[int, int]]]:
+        pairs = {
+            (conversation_id, row_id)
+            for conversation_id, conversation in conversations.items()
+            for row_id in wanted[conversation.uuid].get(kind, ())
+        }
+        return [row_id for _, row_id in pairs], pairs
+
+    batches: dict[int, list[dict]] = defaultdict(list)
+    ids, pairs = asked("rrweb")
+    rows = RRWebBatch.objects.only("conversation_id", *_LIVE_BATCH_FIELDS).filter(
+        conversation_id__in=list(conversations), pk__in=ids
     )
-    offset_ms = clock_offset(conversation)
-    items = []
-    if message_ids:
-        customer = customer_arn(conversation)
-        messages = Message.objects.filter(conversation=conversation, pk__in=message_ids)
-        items += [
-            message_item(m, offset_ms=offset_ms, customer_arn=customer)
-            for m in messages.prefetch_related("edits")
-        ]
-    events = TimelineEvent.objects.filter(conversation=conversation, pk__in=event_ids).exclude(
-        event_type__in=_QUIET_EVENT_TYPES
-    )
-    items += [event_item(e, offset_ms=offset_ms) for e in events]
-    items.sort(key=lambda item: (item["server_ms"] is None, item["server_ms"] or 0))
-    batches = [_live_batch(row_meta(b), row_events_json(b)) for b in rows]
-    return _live_payload(conversation, offset_ms=offset_ms, batches=batches, items=items)
+    for batch in rows.order_by("event_index"):
+        if (batch.conversation_id, batch.pk) in pairs:
+            batches[batch.conversation_id].append(
+                _live_batch(row_meta(batch), row_events_json(batch))
+            )
+    items: dict[int, list[dict]] = defaultdict(list)
+    ids, pairs = asked("message")
+    messages = [
+        m
+        for m in Message.objects.filter(
+            conversation_id__in=list(conversations), pk__in=ids
+        ).prefetch_related("edits")
+        if (m.conversation_id, m.pk) in pairs
+    ]
+    customers: dict[int, str] = {}
+    if messages:
+        people = Participant.objects.filter(
+            conversation_id__in={m.conversation_id for m in messages}
+        ).order_by("conversation_id", *_CUSTOMER_ORDER)
+        for conversation_id, arn in people.values_list("conversation_id", "arn"):
+            customers.setdefault(conversation_id, arn)
+    for m in messages:
+        offset_ms = clock_offset(conversations[m.conversation_id])
+        customer = customers.get(m.conversation_id, "")
+        items[m.conversation_id].append(message_item(m, offset_ms=offset_ms, customer_arn=customer))
+    ids, pairs = asked("event")
+    events = TimelineEvent.objects.filter(
+        conversation_id__in=list(conversations), pk__in=ids
+    ).exclude(event_type__in=_QUIET_EVENT_TYPES)
+    for e in events:
+        if (e.conversation_id, e.pk) in pairs:
+            offset_ms = clock_offset(conversations[e.conversation_id])
+            items[e.conversation_id].append(event_item(e, offset_ms=offset_ms))
+    payloads = {}
+    for conversation_id, conversation in conversations.items():
+        mine = items[conversation_id]
+        mine.sort(key=lambda item: (item["server_ms"] is None, item["server_ms"] or 0))
+        payloads[conversation.uuid] = _live_payload(
+            conversation,
+            offset_ms=clock_offset(conversation),
+            batches=batches[conversation_id],
+            items=mine,
+        )
+    return payloads
 
 
 def live_catch_up(conversation: Conversation, *, after_event_index: int | None) -> dict:

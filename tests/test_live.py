@@ -284,3 +284,138 @@ async def test_a_notes_only_watcher_gets_notes_and_tags_but_no_recording(exporte
     assert [(n["id"], n["text"]) for n in update["notes"]] == [(later, "After")]
     assert (await comm.receive_json_from(timeout=5)) == {"notes_deleted": [first.pk]}
     await comm.disconnect()
+
+
+async def read_on_a_thread(function, *args):
+    """What a worker hands live_notify_async: run the read on a thread with a connection."""
+    return await database_sync_to_async(function)(*args)
+
+
+def broken_read(**names):
+    raise AssertionError("the page read rows the update carried")
+
+
+async def test_rows_read_once_by_the_worker_reach_every_page_watching_without_a_read_of_their_own(
+    staff_user, monkeypatch
+):
+    uuid = f.new_uuid()
+    await database_sync_to_async(apply)(f.new_conversation(uuid))
+    pages = [communicator(uuid, staff_user) for _ in range(3)]
+    for page in pages:
+        assert (await page.connect())[0]
+        await page.receive_json_from(timeout=5)
+    store = [
+        ingest.item_from_text(
+            f.dumps(f.rrweb_frame(uuid, 0, f.rrweb_events(count=3), kind="init"))
+        ),
+        ingest.item_from_text(f.dumps(f.message(uuid, "Is this in stock?"))),
+    ]
+    announced = (await database_sync_to_async(ingest.items_store)(store, source=None))[1]
+    ids = {
+        kind: [n["id"] for _, n in announced if n["kind"] == kind] for kind in ("rrweb", "message")
+    }
+    expected = await database_sync_to_async(selectors.live_rows)(
+        conversation_uuid=uuid, rrweb_ids=ids["rrweb"], message_ids=ids["message"], event_ids=[]
+    )
+    reads = []
+
+    async def counted(function, *args):
+        reads.append(function)
+        return await read_on_a_thread(function, *args)
+
+    monkeypatch.setattr(selectors, "live_rows", broken_read)  # what a page's own read calls
+    await live_notify_async(announced, read=counted)
+    for page in pages:
+        update = await page.receive_json_from(timeout=5)
+        assert update == expected
+        assert [b["events"][0]["type"] for b in update["batches"]] == [4]
+        assert [i["body"] for i in update["items"] if i["kind"] == "message"] == [
+            "Is this in stock?"
+        ]
+        await page.disconnect()
+    assert len(reads) == 1  # once for the three pages
+
+
+async def test_an_update_too_large_to_carry_is_read_by_the_page_and_kept_in_order(
+    staff_user, settings, monkeypatch
+):
+    """A large batch is only named; a message after it is carried. The page shows the batch
+    first, even while its read is slow and the message is already there to pass on."""
+    uuid = f.new_uuid()
+    await database_sync_to_async(apply)(f.new_conversation(uuid))
+    page = communicator(uuid, staff_user)
+    assert (await page.connect())[0]
+    await page.receive_json_from(timeout=5)
+    settings.REPLAY_LIVE_PUSH_MAX_BYTES = 4_000
+
+    def store(frame: dict) -> list:
+        return ingest.items_store([ingest.item_from_text(f.dumps(frame))], source=None)[1]
+
+    big = f.rrweb_frame(uuid, 0, f.rrweb_events(count=60), kind="init")
+    announced_big = await database_sync_to_async(store)(big)
+    announced_small = await database_sync_to_async(store)(f.message(uuid, "Hello?"))
+    reading, go_on = threading.Event(), threading.Event()
+    live_rows = selectors.live_rows
+
+    def slow_read(**names):
+        reading.set()
+        go_on.wait(10)
+        return live_rows(**names)
+
+    monkeypatch.setattr(selectors, "live_rows", slow_read)
+    await live_notify_async(announced_big, read=read_on_a_thread)
+    await asyncio.to_thread(reading.wait, 10)
+    await live_notify_async(announced_small, read=read_on_a_thread)
+    assert await page.receive_nothing(timeout=0.3)  # the message waits for the batch
+    go_on.set()
+    first = await page.receive_json_from(timeout=5)
+    second = await page.receive_json_from(timeout=5)
+    assert [b["meta"][0] for b in first["batches"]] == [0] and first["items"] == []
+    assert second["batches"] == [] and [i["body"] for i in second["items"]] == ["Hello?"]
+    await page.disconnect()
+
+
+async def test_nothing_is_read_or_sent_for_a_conversation_nobody_watches(staff_user):
+    watched, alone = f.new_uuid(), f.new_uuid()
+    await database_sync_to_async(apply)(f.new_conversation(watched), f.new_conversation(alone))
+    page = communicator(watched, staff_user)
+    assert (await page.connect())[0]
+    await page.receive_json_from(timeout=5)
+    store = [
+        ingest.item_from_text(f.dumps(f.message(uuid, f"Hi from {uuid}")))
+        for uuid in (watched, alone)
+    ]
+    announced = (await database_sync_to_async(ingest.items_store)(store, source=None))[1]
+    asked = []
+
+    async def recorded(function, *args):
+        asked.append(sorted(args[0]))
+        return await read_on_a_thread(function, *args)
+
+    await live_notify_async(announced, read=recorded)
+    update = await page.receive_json_from(timeout=5)
+    assert [i["body"] for i in update["items"]] == [f"Hi from {watched}"]
+    assert asked == [[watched]]
+    await page.disconnect()
+    asked.clear()
+    await live_notify_async(announced, read=recorded)  # nobody watches either now
+    assert asked == []
+
+
+def test_rows_are_only_shown_with_the_conversation_they_belong_to():
+    mine, other = f.new_uuid(), f.new_uuid()
+    apply(
+        f.new_conversation(mine),
+        f.new_conversation(other),
+        f.rrweb_frame(other, 0, f.rrweb_events(count=3), kind="init"),
+        f.message(other, "private"),
+    )
+    conversation = Conversation.objects.get(uuid=other)
+    batch_ids = list(conversation.rrweb_batches.values_list("pk", flat=True))
+    message_ids = list(conversation.messages.values_list("pk", flat=True))
+    event_ids = list(conversation.events.values_list("pk", flat=True))
+    asked = {"rrweb": batch_ids, "message": message_ids, "event": event_ids}
+    rows = selectors.live_rows_many({mine: asked, other: {"rrweb": [], "message": message_ids}})
+    assert rows[mine]["batches"] == [] and rows[mine]["items"] == []
+    assert [i["body"] for i in rows[other]["items"]] == ["private"]
+    assert selectors.live_rows_many({f.new_uuid(): asked}) == {}

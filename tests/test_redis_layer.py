@@ -64,3 +64,17 @@ async def test_many_live_pages_closing_at_once_all_leave_their_conversations_gro
     finally:
         await client.delete(group_key)
         await client.aclose()
+
+
+async def test_the_layer_tells_which_groups_have_members(redis_url):  # noqa: F811
+    layer = get_channel_layer()
+    watched, left, empty = (live_group(f.new_uuid()) for _ in range(3))
+    page, gone = await layer.new_channel(), await layer.new_channel()
+    await layer.group_add(watched, page)
+    await layer.group_add(left, gone)
+    await layer.group_discard(left, gone)
+    try:
+        assert await layer.groups_watched([watched, left, empty]) == {watched}
+        assert await layer.groups_watched([]) == set()
+    finally:
+        await layer.group_discard(watched, page)

@@ -394,7 +394,7 @@ class Worker:
                 await asyncio.sleep(min(5.0, 0.1 * 2**failures))
                 continue
             failures = 0
-            await live_notify_async(applied.notifications)
+            await live_notify_async(applied.notifications, read=self._in_thread)
             if applied.applied:
                 continue
             idle = conf.get("REPLAY_WORKER_IDLE_WAIT")
