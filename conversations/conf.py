@@ -75,7 +75,7 @@ DEFAULTS: dict[str, Any] = {
     "REPLAY_EMBEDDED_WORKER": True,
     # A live update's rows up to this size (bytes of JSON) are read once by the worker and
     # passed through the channel layer to every page watching; larger ones each page reads.
-    "REPLAY_LIVE_PUSH_MAX_BYTES": 1024 * 1024,
+    "REPLAY_LIVE_PUSH_MAX_BYTES": 256 * 1024,
     # /healthz answers 503 once the oldest journal entry is older than this (seconds).
     "REPLAY_HEALTH_MAX_LAG": 30,
     # Mask card numbers (and REPLAY_SCRUB_PATTERNS) in everything stored: conversations/scrub.py.

@@ -380,7 +380,7 @@ class LiveConsumer(_Consumer):
     async def _send_rows(self, rows: dict | None) -> None:
         if rows is None:
             return
-        await self.send(text_data=json.dumps(rows, separators=(",", ":")))
+        await self.send(text_data=selectors.live_json(rows))
 
     async def disconnect(self, code: int) -> None:
         if self.sender is not None:

@@ -2,7 +2,6 @@
 
 import asyncio
 import hashlib
-import json
 import logging
 from collections import defaultdict
 
@@ -47,15 +46,16 @@ async def groups_watched(layer, groups: list[str]) -> set[str]:
     return set(groups) if ask is None else await ask(groups)
 
 
-def live_texts(updates: dict[str, dict]) -> dict[str, str]:
+def live_texts(updates: dict[str, dict], known_events: dict[int, bytes]) -> dict[str, str]:
     """What each watched conversation's pages are to be sent, read once for them all: the
     live message as text, for the conversations whose message is not too large to pass
-    through the channel layer (those pages read the rows themselves)."""
+    through the channel layer (those pages read the rows themselves). `known_events`: the
+    events of batches the caller has just stored, by id, which need not be read back."""
     wanted = {uuid: {kind: update[kind] for kind in _KINDS} for uuid, update in updates.items()}
     limit = conf.get("REPLAY_LIVE_PUSH_MAX_BYTES")
     texts = {}
-    for uuid, rows in selectors.live_rows_many(wanted).items():
-        text = json.dumps(rows, separators=(",", ":"))
+    for uuid, rows in selectors.live_rows_many(wanted, known_events=known_events).items():
+        text = selectors.live_json(rows)
         if len(text) <= limit:
             texts[uuid] = text
     return texts
@@ -81,7 +81,12 @@ async def live_notify_async(notifications: list[tuple[str, dict]], *, read=None)
     updates = {uuid: update for uuid, update in updates.items() if live_group(uuid) in watched}
     if read is not None and updates:
         try:
-            texts = await read(live_texts, updates)
+            known = {
+                note["id"]: note["events_json"]
+                for _, note in notifications
+                if note["kind"] == "rrweb" and "events_json" in note
+            }
+            texts = await read(live_texts, updates, known)
         except Exception:  # each page reads its rows itself
             logger.exception("could not read the live rows of %d conversation(s)", len(updates))
             texts = {}

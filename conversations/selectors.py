@@ -8,10 +8,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 
+import orjson
 from django.db import connection
 from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery
 
-from conversations import clock
+from conversations import clock, fastjson
 from conversations.assets import rewrite_events
 from conversations.models import (
     Conversation,
@@ -684,8 +685,22 @@ def _live_batch(batch: BatchMeta, events_json: bytes) -> dict:
             batch.segment,
         ],
         "href": batch.href or None,
-        "events": _proxied_events(json.loads(events_json)),
+        "events": _proxied_events(_json_loads(events_json)),
     }
+
+
+def _json_loads(text: bytes) -> object:
+    value = fastjson.loads(text)  # events are shown as they were sent: numbers kept exact
+    return json.loads(text) if value is fastjson.MISS else value
+
+
+def live_json(rows: dict) -> str:
+    """A live message as the text a page is sent (orjson where it can, else the standard
+    library: integers beyond 64 bits, lone surrogates)."""
+    try:
+        return orjson.dumps(rows).decode()
+    except (orjson.JSONEncodeError, UnicodeDecodeError):
+        return json.dumps(rows, separators=(",", ":"))
 
 
 def _live_payload(
@@ -725,12 +740,17 @@ def live_rows(
     return live_rows_many({conversation_uuid: wanted}).get(conversation_uuid)
 
 
-def live_rows_many(wanted: dict[str, dict[str, list[int]]]) -> dict[str, dict]:
+def live_rows_many(
+    wanted: dict[str, dict[str, list[int]]], *, known_events: dict[int, bytes] | None = None
+) -> dict[str, dict]:
     """live_rows for many conversations at once (uuid -> its "rrweb", "message" and "event"
     ids), in a handful of queries whatever their number; unknown conversations are left out.
+    `known_events`: batches' events by row id, from whoever just stored them (committed),
+    which are then not read back and decompressed.
 
     A row is only ever shown with the conversation it belongs to, whatever ids are asked for.
     """
+    known_events = known_events or {}
     conversations = {
         c.pk: c
         for c in Conversation.objects.only("uuid", "closed", "clock_offset_ms").filter(
@@ -748,14 +768,19 @@ def live_rows_many(wanted: dict[str, dict[str, list[int]]]) -> dict[str, dict]:
 
     batches: dict[int, list[dict]] = defaultdict(list)
     ids, pairs = asked("rrweb")
-    rows = RRWebBatch.objects.only("conversation_id", *_LIVE_BATCH_FIELDS).filter(
-        conversation_id__in=list(conversations), pk__in=ids
-    )
-    for batch in rows.order_by("event_index"):
+    read: list[RRWebBatch] = []
+    for known, fields in ((True, BATCH_FIELDS), (False, _LIVE_BATCH_FIELDS)):
+        some = [row_id for row_id in ids if (row_id in known_events) == known]
+        read += RRWebBatch.objects.only("conversation_id", *fields).filter(
+            conversation_id__in=list(conversations), pk__in=some
+        )
+    read.sort(key=lambda batch: batch.event_index)
+    for batch in read:
         if (batch.conversation_id, batch.pk) in pairs:
-            batches[batch.conversation_id].append(
-                _live_batch(row_meta(batch), row_events_json(batch))
-            )
+            events_json = known_events.get(batch.pk)
+            if events_json is None:
+                events_json = row_events_json(batch)
+            batches[batch.conversation_id].append(_live_batch(row_meta(batch), events_json))
     items: dict[int, list[dict]] = defaultdict(list)
     ids, pairs = asked("message")
     messages = [

@@ -202,11 +202,22 @@ if os.environ.get("REDIS_URL"):
                     }
                 ],
                 "prefix": os.environ.get("REPLAY_CHANNEL_PREFIX", "replay"),
+                # channels_redis queues every message for a process's sockets under one key
+                # and drops what comes beyond its capacity (100 by default): with a hundred
+                # pages watching, one slow second of a server lost live updates for good.
+                # Messages are small (a live update carries at most
+                # REPLAY_LIVE_PUSH_MAX_BYTES) and expire after 60 s.
+                "capacity": 1000,
             },
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"capacity": 1000},  # a socket's queue; as for Redis above
+        }
+    }
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -1,6 +1,7 @@
 """The staff live socket: who may watch, and what a watcher receives after a commit."""
 
 import asyncio
+import json
 import threading
 from datetime import UTC, datetime
 
@@ -419,3 +420,40 @@ def test_rows_are_only_shown_with_the_conversation_they_belong_to():
     assert rows[mine]["batches"] == [] and rows[mine]["items"] == []
     assert [i["body"] for i in rows[other]["items"]] == ["private"]
     assert selectors.live_rows_many({f.new_uuid(): asked}) == {}
+
+
+async def test_a_carried_update_holds_what_was_stored_masked_card_numbers_and_exact_numbers(
+    staff_user, monkeypatch
+):
+    uuid = f.new_uuid()
+    await database_sync_to_async(apply)(f.new_conversation(uuid))
+    page = communicator(uuid, staff_user)
+    assert (await page.connect())[0]
+    await page.receive_json_from(timeout=5)
+    typed = {
+        "type": 3,
+        "data": {"source": 5, "text": "4111 1111 1111 1111", "isChecked": False, "id": 7},
+        "timestamp": f.T0 + 900,
+    }
+    huge = {
+        "type": 5,
+        "data": {"tag": "order", "payload": {"id": 2**70 + 1}},
+        "timestamp": f.T0 + 950,
+    }
+    events = [*f.rrweb_events(count=3), typed, huge]
+    store = [ingest.item_from_text(f.dumps(f.rrweb_frame(uuid, 0, events, kind="init")))]
+    announced = (await database_sync_to_async(ingest.items_store)(store, source=None))[1]
+    (batch_id,) = [n["id"] for _, n in announced if n["kind"] == "rrweb"]
+    stored = await database_sync_to_async(selectors.live_rows)(
+        conversation_uuid=uuid, rrweb_ids=[batch_id], message_ids=[], event_ids=[]
+    )
+    monkeypatch.setattr(selectors, "live_rows", broken_read)
+    await live_notify_async(announced, read=read_on_a_thread)
+    text = await page.receive_from(timeout=5)
+    assert "4111" not in text
+    received = json.loads(text)
+    assert received == stored
+    (batch,) = received["batches"]
+    assert batch["events"][-1]["data"]["payload"]["id"] == 2**70 + 1
+    assert batch["events"][-2]["data"]["text"] != typed["data"]["text"]
+    await page.disconnect()

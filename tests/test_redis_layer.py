@@ -1,16 +1,21 @@
 """The Redis channel layer under a burst: many staff live pages opening and closing at once."""
 
 import asyncio
+import json
+import signal
 
 import pytest
 import redis.asyncio
+from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from websockets.asyncio.client import connect
 
-from conversations.live import live_group
+from conversations import ingest
+from conversations.live import live_group, live_notify_async
 from tests import factories as f
 from tests.conftest import running_daphne
+from tests.test_live import apply
 from tests.test_quiet_sockets import redis_url  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -78,3 +83,50 @@ async def test_the_layer_tells_which_groups_have_members(redis_url):  # noqa: F8
         assert await layer.groups_watched([]) == set()
     finally:
         await layer.group_discard(watched, page)
+
+
+UPDATES = 60  # a conversation's updates while its server is held up: 180 for three
+
+
+async def test_updates_that_pile_up_while_a_server_is_held_up_all_reach_its_pages(
+    redis_url,  # noqa: F811
+    staff_client,
+    logged_server,
+):
+    """channels_redis queues all of a process's sockets' messages under one key, which holds
+    100 by default and drops the rest: a busy server's pages silently missed updates."""
+    server = logged_server
+    uuids = [f.new_uuid() for _ in range(3)]
+    await database_sync_to_async(apply)(*(f.new_conversation(uuid) for uuid in uuids))
+    session = staff_client.cookies[settings.SESSION_COOKIE_NAME].value
+    pages = [
+        await connect(
+            f"ws://{server.address}/ws/live/{uuid}/",
+            origin=f"http://{server.address}",
+            additional_headers={"Cookie": f"{settings.SESSION_COOKIE_NAME}={session}"},
+        )
+        for uuid in uuids
+    ]
+    try:
+        for page in pages:
+            await asyncio.wait_for(page.recv(), 10)  # caught up: it is in its group
+        server.process.send_signal(signal.SIGSTOP)  # a long pause: nothing is read meanwhile
+        try:
+            for number in range(UPDATES):
+                items = [
+                    ingest.item_from_text(f.dumps(f.message(uuid, f"{uuid} {number}")))
+                    for uuid in uuids
+                ]
+                stored = await database_sync_to_async(ingest.items_store)(items, source=None)
+                for note in stored[1]:  # one update each, as separate rounds send them
+                    await live_notify_async([note])
+        finally:
+            server.process.send_signal(signal.SIGCONT)
+        for uuid, page in zip(uuids, pages, strict=True):
+            shown: set[str] = set()
+            while len(shown) < UPDATES:
+                update = json.loads(await asyncio.wait_for(page.recv(), 30))
+                shown.update(i["body"] for i in update["items"] if i["kind"] == "message")
+            assert shown == {f"{uuid} {number}" for number in range(UPDATES)}
+    finally:
+        await asyncio.gather(*(page.close() for page in pages))

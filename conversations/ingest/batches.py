@@ -157,7 +157,8 @@ def batch_store(
         bump(ctx, conversation, "scrubbed_total", decoded.scrubbed)
     extend(ctx, conversation, decoded.first_ts, decoded.last_ts, received_at)
     first_page(ctx, conversation, event_index, decoded.href or "")
-    ctx.notifications.append((conversation.uuid, {"kind": "rrweb", "id": batch.pk}))
+    note = {"kind": "rrweb", "id": batch.pk, "events_json": decoded.events_json}
+    ctx.notifications.append((conversation.uuid, note))
     return Status.STORED
 
 
@@ -468,7 +469,8 @@ def _rrweb_bulk_apply(items: list[Item], ctx: Context) -> dict[int, Outcome]:
                 outcomes[number] = Outcome(Status.STORED, conversation_uuid=uuid)
             for number in candidate.duplicates:
                 outcomes[number] = Outcome(Status.DUPLICATE, conversation_uuid=uuid)
-            ctx.notifications.append((uuid, {"kind": "rrweb", "id": row["id"]}))
+            note = {"kind": "rrweb", "id": row["id"], "events_json": row["decoded"].events_json}
+            ctx.notifications.append((uuid, note))
         joined = [c.event_index for c, _ in rows if len(c.numbers) > 1]
         if joined:
             ctx.joined.append((conversation, joined))  # their pending parts go next
