@@ -92,8 +92,14 @@ async def live_notify_async(notifications: list[tuple[str, dict]], *, read=None)
             texts = {}
         for uuid, text in texts.items():
             updates[uuid]["text"] = text
-    # Side by side: on Redis each send is a few round trips, and a worker starts its next
-    # round only once this returns.
+    send_many = getattr(layer, "group_send_many", None)
+    if send_many is not None:  # Redis: a few round trips for them all
+        try:
+            await send_many({live_group(uuid): update for uuid, update in updates.items()})
+        except Exception:  # committed: a missed live update is only a delay
+            logger.exception("could not send the live updates of %d conversation(s)", len(updates))
+        return
+    # Side by side: a worker starts its next round only once this returns.
     sent = await asyncio.gather(
         *(layer.group_send(live_group(uuid), update) for uuid, update in updates.items()),
         return_exceptions=True,

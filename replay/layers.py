@@ -9,10 +9,24 @@ conversation's group until the group expired a day later, sent every update mean
 redis-py's blocking pool makes such a request wait for a connection to come back instead.
 """
 
+import logging
+import time
 from collections import defaultdict
 
 import redis.asyncio
 from channels_redis.core import RedisChannelLayer as _RedisChannelLayer
+
+logger = logging.getLogger(__name__)
+
+# channels_redis's group_send script for one key: add the message unless the key is full.
+_ADD_UNLESS_FULL = """
+if redis.call('ZCOUNT', KEYS[1], '-inf', '+inf') < tonumber(ARGV[2]) then
+    redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+    redis.call('EXPIRE', KEYS[1], ARGV[4])
+    return 0
+end
+return 1
+"""
 
 
 class RedisChannelLayer(_RedisChannelLayer):
@@ -37,3 +51,36 @@ class RedisChannelLayer(_RedisChannelLayer):
             counts = await pipe.execute()
             watched.update(group for group, count in zip(mine, counts, strict=True) if count)
         return watched
+
+    async def group_send_many(self, messages: dict[str, dict]) -> None:
+        """group_send of each group's message, with the same effect, in three pipelined round
+        trips a Redis host rather than four a group: a worker announcing a round's updates
+        to a hundred watched conversations spent more time on Redis than on storing them."""
+        by_host: dict[int, list[str]] = defaultdict(list)
+        for group in messages:
+            by_host[self.consistent_hash(group)].append(group)
+        members: dict[str, list[str]] = {}
+        for index, groups in by_host.items():
+            pipe = self.connection(index).pipeline(transaction=False)
+            for group in groups:  # as group_send: members gone for group_expiry leave first
+                pipe.zremrangebyscore(
+                    self._group_key(group), min=0, max=int(time.time()) - self.group_expiry
+                )
+                pipe.zrange(self._group_key(group), 0, -1)
+            answers = await pipe.execute()
+            for group, names in zip(groups, answers[1::2], strict=True):
+                members[group] = [name.decode("utf8") for name in names]
+        sends: dict[int, list[tuple[str, bytes, int, str]]] = defaultdict(list)
+        for group, message in messages.items():
+            hosts, texts, capacities = self._map_channel_keys_to_connection(members[group], message)
+            for index, keys in hosts.items():
+                sends[index] += [(key, texts[key], capacities[key], group) for key in keys]
+        for index, entries in sends.items():
+            pipe = self.connection(index).pipeline(transaction=False)
+            for key, text, capacity, _ in entries:  # as group_send: expired messages leave
+                pipe.zremrangebyscore(key, min=0, max=int(time.time()) - int(self.expiry))
+                pipe.eval(_ADD_UNLESS_FULL, 1, key, text, capacity, time.time(), self.expiry)
+            answers = await pipe.execute()
+            for (key, _, _, group), full in zip(entries, answers[1::2], strict=True):
+                if full:
+                    logger.warning("channel %s is full: a message to group %s is lost", key, group)

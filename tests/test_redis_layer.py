@@ -130,3 +130,61 @@ async def test_updates_that_pile_up_while_a_server_is_held_up_all_reach_its_page
             assert shown == {f"{uuid} {number}" for number in range(UPDATES)}
     finally:
         await asyncio.gather(*(page.close() for page in pages))
+
+
+async def receive_or_none(layer, channel: str, timeout: float = 0.5) -> dict | None:
+    try:
+        return await asyncio.wait_for(layer.receive(channel), timeout)
+    except TimeoutError:
+        return None
+
+
+async def test_sending_to_many_groups_at_once_reaches_each_member_in_order(redis_url):  # noqa: F811
+    layer = get_channel_layer()
+    two, one, nobody = (live_group(f.new_uuid()) for _ in range(3))
+    pages = [await layer.new_channel() for _ in range(4)]  # one process's sockets
+    joined = [(two, pages[0]), (two, pages[1]), (one, pages[2])]
+    for group, page in joined:
+        await layer.group_add(group, page)
+    try:
+        for number in range(2):
+            await layer.group_send_many(
+                {
+                    group: {"type": "live.update", "group": group, "n": number}
+                    for group in (two, one, nobody)
+                }
+            )
+        for group, page in joined:
+            for number in range(2):
+                message = await asyncio.wait_for(layer.receive(page), 5)
+                assert (message["group"], message["n"]) == (group, number)
+        assert await receive_or_none(layer, pages[3]) is None
+        assert await receive_or_none(layer, pages[0]) is None  # once each
+    finally:
+        for group, page in joined:
+            await layer.group_discard(group, page)
+
+
+async def test_a_message_to_a_full_channel_is_reported_and_the_others_still_go(
+    redis_url,  # noqa: F811
+    caplog,
+):
+    from replay.layers import RedisChannelLayer
+
+    small = RedisChannelLayer(hosts=[redis_url], prefix=f"test{f.new_uuid()[:8]}", capacity=1)
+    full, free = live_group(f.new_uuid()), live_group(f.new_uuid())
+    slow = await small.new_channel()
+    await small.group_add(full, slow)
+    await small.group_add(free, "elsewhere.quick")  # not one of this process's channels
+    try:
+        await small.group_send_many({full: {"type": "live.update", "n": 0}})
+        await small.group_send_many(
+            {full: {"type": "live.update", "n": 1}, free: {"type": "live.update", "n": 1}}
+        )
+        assert "is full: a message to group " + full in caplog.text
+        assert (await asyncio.wait_for(small.receive(slow), 5))["n"] == 0
+        assert (await asyncio.wait_for(small.receive("elsewhere.quick"), 5))["n"] == 1
+        assert await receive_or_none(small, slow) is None
+    finally:
+        await small.flush()
+        await small.close_pools()
