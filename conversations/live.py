@@ -75,9 +75,9 @@ async def live_notify_async(notifications: list[tuple[str, dict]], *, read=None)
     updates = _updates(notifications)
     try:
         watched = await groups_watched(layer, [live_group(uuid) for uuid in updates])
-    except Exception:  # committed: a missed live update is only a delay
+    except Exception:  # then try them all: a page that misses an update shows it only on reload
         logger.exception("could not tell which conversations are watched")
-        return
+        watched = {live_group(uuid) for uuid in updates}
     updates = {uuid: update for uuid, update in updates.items() if live_group(uuid) in watched}
     if read is not None and updates:
         try:
