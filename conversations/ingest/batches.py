@@ -157,8 +157,9 @@ def batch_store(
         bump(ctx, conversation, "scrubbed_total", decoded.scrubbed)
     extend(ctx, conversation, decoded.first_ts, decoded.last_ts, received_at)
     first_page(ctx, conversation, event_index, decoded.href or "")
-    note = {"kind": "rrweb", "id": batch.pk, "events_json": decoded.events_json}
-    ctx.notifications.append((conversation.uuid, note))
+    # Ids only: an import stores every batch of an archive through here in one context, and
+    # holding each batch's events until the end would hold the whole archive.
+    ctx.notifications.append((conversation.uuid, {"kind": "rrweb", "id": batch.pk}))
     return Status.STORED
 
 
@@ -469,6 +470,7 @@ def _rrweb_bulk_apply(items: list[Item], ctx: Context) -> dict[int, Outcome]:
                 outcomes[number] = Outcome(Status.STORED, conversation_uuid=uuid)
             for number in candidate.duplicates:
                 outcomes[number] = Outcome(Status.DUPLICATE, conversation_uuid=uuid)
+            # With its events, which live updates then need not read back (a round's worth).
             note = {"kind": "rrweb", "id": row["id"], "events_json": row["decoded"].events_json}
             ctx.notifications.append((uuid, note))
         joined = [c.event_index for c, _ in rows if len(c.numbers) > 1]
