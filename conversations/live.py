@@ -6,7 +6,7 @@ import logging
 from collections import defaultdict
 
 from asgiref.sync import async_to_sync, sync_to_async
-from channels.layers import InMemoryChannelLayer, get_channel_layer
+from channels.layers import get_channel_layer
 from django.db import transaction
 
 from conversations import conf, selectors
@@ -39,9 +39,8 @@ def _updates(notifications: list[tuple[str, dict]]) -> dict[str, dict]:
 
 
 async def groups_watched(layer, groups: list[str]) -> set[str]:
-    """Which of `groups` have a page in them; all of them when the layer cannot say."""
-    if isinstance(layer, InMemoryChannelLayer):
-        return {group for group in groups if layer.groups.get(group)}
+    """Which of `groups` have a page in them (replay/layers.py); all of them when the layer
+    cannot say."""
     ask = getattr(layer, "groups_watched", None)
     return set(groups) if ask is None else await ask(groups)
 

@@ -1,5 +1,6 @@
-"""The Redis channel layer, with a connection pool that waits rather than fails when full,
-and a way to ask which groups have members (live.py sends updates to watched ones only).
+"""The channel layers: each can say which groups have members (live.py reads and sends
+updates for watched conversations only), and the Redis one has a connection pool that waits
+rather than fails when full and sends to many groups at once.
 
 channels_redis builds redis-py's plain pool, which holds 100 connections and raises
 MaxConnectionsError on the 101st request. A burst of sockets closing at once (a staff
@@ -14,6 +15,7 @@ import time
 from collections import defaultdict
 
 import redis.asyncio
+from channels.layers import InMemoryChannelLayer as _InMemoryChannelLayer
 from channels_redis.core import RedisChannelLayer as _RedisChannelLayer
 
 logger = logging.getLogger(__name__)
@@ -29,6 +31,12 @@ return 1
 """
 
 
+class InMemoryChannelLayer(_InMemoryChannelLayer):
+    async def groups_watched(self, groups: list[str]) -> set[str]:
+        """Which of `groups` have members."""
+        return {group for group in groups if self.groups.get(group)}
+
+
 class RedisChannelLayer(_RedisChannelLayer):
     def create_pool(self, index: int) -> redis.asyncio.BlockingConnectionPool:
         host = dict(self.hosts[index])
@@ -36,15 +44,19 @@ class RedisChannelLayer(_RedisChannelLayer):
             return super().create_pool(index)
         return redis.asyncio.BlockingConnectionPool.from_url(host.pop("address"), **host)
 
+    def _by_host(self, groups) -> dict[int, list[str]]:
+        """`groups` by the index of the Redis host that keeps each."""
+        by_host: dict[int, list[str]] = defaultdict(list)
+        for group in groups:
+            by_host[self.consistent_hash(group)].append(group)
+        return by_host
+
     async def groups_watched(self, groups: list[str]) -> set[str]:
         """Which of `groups` have members: one pipelined round trip per Redis host.
 
         A member that left without saying so (a process killed) counts until it expires."""
-        by_host: dict[int, list[str]] = defaultdict(list)
-        for group in groups:
-            by_host[self.consistent_hash(group)].append(group)
         watched: set[str] = set()
-        for index, mine in by_host.items():
+        for index, mine in self._by_host(groups).items():
             pipe = self.connection(index).pipeline(transaction=False)
             for group in mine:
                 pipe.zcard(self._group_key(group))
@@ -56,11 +68,8 @@ class RedisChannelLayer(_RedisChannelLayer):
         """group_send of each group's message, with the same effect, in three pipelined round
         trips a Redis host rather than four a group: a worker announcing a round's updates
         to a hundred watched conversations spent more time on Redis than on storing them."""
-        by_host: dict[int, list[str]] = defaultdict(list)
-        for group in messages:
-            by_host[self.consistent_hash(group)].append(group)
         members: dict[str, list[str]] = {}
-        for index, groups in by_host.items():
+        for index, groups in self._by_host(messages).items():
             pipe = self.connection(index).pipeline(transaction=False)
             for group in groups:  # as group_send: members gone for group_expiry leave first
                 pipe.zremrangebyscore(

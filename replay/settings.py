@@ -214,7 +214,8 @@ if os.environ.get("REDIS_URL"):
 else:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            # channels' in-memory layer, able to say which groups have members.
+            "BACKEND": "replay.layers.InMemoryChannelLayer",
             "CONFIG": {"capacity": 1000},  # a socket's queue; as for Redis above
         }
     }

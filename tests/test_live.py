@@ -30,6 +30,14 @@ def apply(*frames: dict) -> None:
     ingest.items_apply([ingest.item_from_text(f.dumps(fr)) for fr in frames], source=None)
 
 
+async def watching(uuid: str, user) -> WebsocketCommunicator:
+    """A live page open on `uuid`, its catch-up read: it hears every update from here on."""
+    comm = communicator(uuid, user)
+    assert (await comm.connect())[0]
+    await comm.receive_json_from(timeout=5)
+    return comm
+
+
 async def test_anonymous_and_non_staff_users_are_refused(django_user_model):
     uuid = f.new_uuid()
     comm = communicator(uuid, AnonymousUser())
@@ -183,9 +191,7 @@ async def test_updates_that_come_while_a_read_is_under_way_are_read_and_sent_tog
 ):
     uuid = f.new_uuid()
     await database_sync_to_async(apply)(f.new_conversation(uuid))
-    comm = communicator(uuid, staff_user)
-    assert (await comm.connect())[0]
-    await comm.receive_json_from(timeout=5)
+    comm = await watching(uuid, staff_user)
 
     def store(body: str) -> list:
         item = ingest.item_from_text(f.dumps(f.message(uuid, body)))
@@ -228,9 +234,7 @@ async def test_an_update_reaches_the_watcher_while_djangos_synchronous_thread_is
 
     uuid = f.new_uuid()
     await database_sync_to_async(apply)(f.new_conversation(uuid))
-    comm = communicator(uuid, staff_user)
-    assert (await comm.connect())[0]
-    await comm.receive_json_from(timeout=5)
+    comm = await watching(uuid, staff_user)
     store = ingest.item_from_text(f.dumps(f.message(uuid, "still there?")))
     announced = (await database_sync_to_async(ingest.items_store)([store], source=None))[1]
 
@@ -301,10 +305,7 @@ async def test_rows_read_once_by_the_worker_reach_every_page_watching_without_a_
 ):
     uuid = f.new_uuid()
     await database_sync_to_async(apply)(f.new_conversation(uuid))
-    pages = [communicator(uuid, staff_user) for _ in range(3)]
-    for page in pages:
-        assert (await page.connect())[0]
-        await page.receive_json_from(timeout=5)
+    pages = [await watching(uuid, staff_user) for _ in range(3)]
     store = [
         ingest.item_from_text(
             f.dumps(f.rrweb_frame(uuid, 0, f.rrweb_events(count=3), kind="init"))
@@ -344,9 +345,7 @@ async def test_an_update_too_large_to_carry_is_read_by_the_page_and_kept_in_orde
     first, even while its read is slow and the message is already there to pass on."""
     uuid = f.new_uuid()
     await database_sync_to_async(apply)(f.new_conversation(uuid))
-    page = communicator(uuid, staff_user)
-    assert (await page.connect())[0]
-    await page.receive_json_from(timeout=5)
+    page = await watching(uuid, staff_user)
     settings.REPLAY_LIVE_PUSH_MAX_BYTES = 4_000
 
     def store(frame: dict) -> list:
@@ -379,9 +378,7 @@ async def test_an_update_too_large_to_carry_is_read_by_the_page_and_kept_in_orde
 async def test_nothing_is_read_or_sent_for_a_conversation_nobody_watches(staff_user):
     watched, alone = f.new_uuid(), f.new_uuid()
     await database_sync_to_async(apply)(f.new_conversation(watched), f.new_conversation(alone))
-    page = communicator(watched, staff_user)
-    assert (await page.connect())[0]
-    await page.receive_json_from(timeout=5)
+    page = await watching(watched, staff_user)
     store = [
         ingest.item_from_text(f.dumps(f.message(uuid, f"Hi from {uuid}")))
         for uuid in (watched, alone)
@@ -427,9 +424,7 @@ async def test_a_carried_update_holds_what_was_stored_masked_card_numbers_and_ex
 ):
     uuid = f.new_uuid()
     await database_sync_to_async(apply)(f.new_conversation(uuid))
-    page = communicator(uuid, staff_user)
-    assert (await page.connect())[0]
-    await page.receive_json_from(timeout=5)
+    page = await watching(uuid, staff_user)
     typed = {
         "type": 3,
         "data": {"source": 5, "text": "4111 1111 1111 1111", "isChecked": False, "id": 7},
