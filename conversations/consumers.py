@@ -19,7 +19,7 @@ from conversations.dbthreads import on_thread
 from conversations.ingest import journal, quotas
 from conversations.ingest.timeline import queue_position_for
 from conversations.ingest.worker import embedded_worker_ensure
-from conversations.keys import ingest_key_authenticate
+from conversations.keys import ingest_keys_authenticate
 from conversations.live import live_group
 from conversations.models import ConversationNote, IngestKey, RejectedFrame
 from conversations.protocol import build_ping, dumps
@@ -41,12 +41,70 @@ def _key_from_scope(scope: dict) -> str:
     return (query.get("key") or [""])[0]
 
 
-def _mark_used(key: IngestKey) -> None:
-    # Once a minute at most: every connection updating one shared row would serialise them.
+def _authenticate(raw_keys: list[str]) -> dict[str, IngestKey]:
+    """The active keys among `raw_keys`, by raw key, each marked used (once a minute at most)."""
+    found = ingest_keys_authenticate(raw_keys)
+    # Every connection updating one shared row would serialise them: only a key whose
+    # last use, as just read, is a minute old or more is written.
     stale = timezone.now() - timezone.timedelta(seconds=60)
-    IngestKey.objects.filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale)).filter(
-        pk=key.pk
-    ).update(last_used_at=timezone.now())
+    used = [k.pk for k in found.values() if k.last_used_at is None or k.last_used_at < stale]
+    if used:
+        IngestKey.objects.filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale)).filter(
+            pk__in=used
+        ).update(last_used_at=timezone.now())
+    return found
+
+
+class _KeyLookups:
+    """Connections that open at once share one key lookup: one thread hop, one query.
+
+    Fifty sockets opening together used to queue fifty lookups (and fifty health checks) on
+    Django's one synchronous thread. A connection's key is looked up by a query that starts
+    after it arrived (a lookup already running is not shared), so a key revoked a moment
+    before is refused as it always was.
+    """
+
+    def __init__(self) -> None:
+        self.waiting: dict[str, list[asyncio.Future]] = {}
+        self.running: asyncio.Task | None = None
+
+    async def authenticate(self, raw_key: str) -> IngestKey | None:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self.waiting.setdefault(raw_key, []).append(future)
+        if self.running is None or self.running.done():
+            self.running = loop.create_task(self._run())
+        return await future
+
+    async def _run(self) -> None:
+        while self.waiting:
+            batch, self.waiting = self.waiting, {}
+            try:
+                found = await database_sync_to_async(_authenticate)(list(batch))
+            except Exception as exc:  # each connection fails as its own lookup would have
+                for futures in batch.values():
+                    for future in futures:
+                        if not future.done():
+                            future.set_exception(exc)
+                continue
+            for raw_key, futures in batch.items():
+                for future in futures:
+                    if not future.done():  # not a connection that went away meanwhile
+                        future.set_result(found.get(raw_key))
+
+
+_key_lookups: dict[asyncio.AbstractEventLoop, _KeyLookups] = {}
+
+
+async def key_authenticate(raw_key: str) -> IngestKey | None:
+    """The active ingest key `raw_key` names, or None, looked up with others arriving now."""
+    loop = asyncio.get_running_loop()
+    lookups = _key_lookups.get(loop)
+    if lookups is None:
+        for closed in [other for other in _key_lookups if other.is_closed()]:
+            del _key_lookups[closed]
+        lookups = _key_lookups[loop] = _KeyLookups()
+    return await lookups.authenticate(raw_key)
 
 
 def _close_reason(reason: object) -> str:
@@ -134,7 +192,7 @@ class IngestConsumer(_Consumer):
 
     async def connect(self) -> None:
         embedded_worker_ensure()
-        source = await database_sync_to_async(ingest_key_authenticate)(_key_from_scope(self.scope))
+        source = await key_authenticate(_key_from_scope(self.scope))
         await self.accept()
         if source is None:
             await self.close(code=CLOSE_UNAUTHORISED)
@@ -147,7 +205,6 @@ class IngestConsumer(_Consumer):
         self.source = source
         self.rates = quotas.ConnectionRates()
         revocations_watch(self)
-        await database_sync_to_async(_mark_used)(self.source)
         self.buffer: list[tuple] = []
         self.buffer_bytes = 0
         self.last_flush: asyncio.Task | None = None

@@ -20,14 +20,22 @@ def ingest_key_create(*, name: str) -> tuple[IngestKey, str]:
 
 def ingest_key_authenticate(raw_key: str) -> IngestKey | None:
     """Return the active key matching `raw_key`, or None; an app's own key only with its app."""
-    if not raw_key or len(raw_key) > 200:
-        return None
-    key = IngestKey.objects.active().filter(key_hash=IngestKey.hash_key(raw_key)).first()
-    # An app's own key has a public value (the demo shop's is in its pages): it opens the door
-    # only while that app is installed, whatever an earlier run with the app left behind.
-    if key is not None and (app := IngestKey.owning_app(key.name)) and not apps.is_installed(app):
-        return None
-    return key
+    return ingest_keys_authenticate([raw_key]).get(raw_key)
+
+
+def ingest_keys_authenticate(raw_keys: list[str]) -> dict[str, IngestKey]:
+    """The active keys matching `raw_keys`, by raw key, in one query; the others are left out."""
+    hashes = {IngestKey.hash_key(raw): raw for raw in set(raw_keys) if raw and len(raw) <= 200}
+    if not hashes:
+        return {}
+    found = {}
+    for key in IngestKey.objects.active().filter(key_hash__in=list(hashes)):
+        # An app's own key has a public value (the demo shop's is in its pages): it opens the
+        # door only while that app is installed, whatever an earlier run with the app left.
+        if (app := IngestKey.owning_app(key.name)) and not apps.is_installed(app):
+            continue
+        found[hashes[key.key_hash]] = key
+    return found
 
 
 @transaction.atomic

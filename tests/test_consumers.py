@@ -59,6 +59,29 @@ async def test_wrong_and_revoked_keys_are_refused(source):
     await comm.disconnect()
 
 
+async def test_sockets_opening_together_each_get_their_own_keys_answer(source):
+    """Keys presented at once are looked up together; no socket gets another's answer."""
+    from conversations.keys import ingest_key_create, ingest_key_revoke
+
+    other, other_raw = await database_sync_to_async(ingest_key_create)(name="other.example")
+    revoked, revoked_raw = await database_sync_to_async(ingest_key_create)(name="gone.example")
+    await database_sync_to_async(ingest_key_revoke)(key=revoked)
+    keys = [source.raw_key, "rk_wrong", other_raw, revoked_raw, ""] * 6
+    comms = [communicator(key=key) for key in keys]
+    await asyncio.gather(*(comm.connect() for comm in comms))
+    for key, comm in zip(keys, comms, strict=True):
+        if key in (source.raw_key, other_raw):
+            assert await ping(comm) == {"type": "ping"}, key
+        else:
+            assert (await comm.receive_output(timeout=5))["code"] == 4401, key
+    await asyncio.gather(*(comm.disconnect() for comm in comms))
+    for key in (source, other):
+        await database_sync_to_async(key.refresh_from_db)()
+        assert key.last_used_at is not None
+    await database_sync_to_async(revoked.refresh_from_db)()
+    assert revoked.last_used_at is None
+
+
 @pytest.mark.parametrize("how", ["query", "header"])
 async def test_key_in_query_or_bearer_header_is_accepted_and_ping_answered(source, how):
     comm = (
