@@ -65,34 +65,71 @@ def extra_patterns() -> list[tuple[re.Pattern, str]]:
 
 
 _TIMESTAMP = '"timestamp":'
-# Every card-number match lies in such a run of digits, spaces and dashes: a plain character
-# class the regex engine scans for fast, where CARD_NUMBER's lookbehinds are tried at every
-# digit (and rrweb JSON is full of digits).
+# Every card-number match lies in a run of 13 or more digits, spaces and dashes that starts
+# and ends with a digit. In rrweb JSON nearly every such run is an event's timestamp: 13
+# digits right after the key (inside a JSON string the quotes around "timestamp" would be
+# escaped), followed by something else.
 _DIGIT_RUN = re.compile(r"\d[\d -]{11,}\d")
-# The same for ASCII text, where \d is [0-9]: twice as fast, as no character's Unicode
-# category is looked up.
-_DIGIT_RUN_ASCII = re.compile(r"[0-9][0-9 -]{11,}[0-9]")
-# An event's timestamp as a whole run of the above: a 13-digit run right after the key.
-_TIMESTAMP_RUN = re.compile(r'"timestamp":\d{13}(?![\d -])')
+_TIMESTAMP_RUN = re.compile(rb'"timestamp":[0-9]{13}(?![0-9 -])')
+# The text's bytes with digits, spaces and dashes as "0" and all else as "x": the runs are
+# then found by bytes.count, in C, where a regular expression would try a match at every
+# digit (and rrweb JSON is full of digits).
+_RUN_BYTES = bytes(0x30 if chr(b) in "0123456789 -" else 0x78 for b in range(256))
+_RUN_13, _RUN_14 = b"0" * 13, b"0" * 14
+
+
+# Every byte below 0x80: deleted, they leave the UTF-8 of the text's other characters.
+_ASCII_BYTES = bytes(range(0x80))
+_DIGIT = re.compile(r"\d")
+# A JSON escape: a surrogate pair (one character beyond the BMP) or one \uXXXX.
+_ESCAPE = re.compile(rb"\\u(d[89ab]..)\\u(d[c-f]..)|\\u(....)", re.IGNORECASE)
+
+
+def _escapes_digit(data: bytes) -> bool:
+    """Whether a JSON escape in the text (or what looks like one) stands for a digit."""
+    for high, low, single in set(_ESCAPE.findall(data)):
+        try:
+            if single:
+                point = int(single, 16)
+            else:
+                point = 0x10000 + ((int(high, 16) - 0xD800) << 10) + int(low, 16) - 0xDC00
+        except ValueError:
+            continue  # not hex: not an escape
+        if chr(point).isdecimal():
+            return True
+    return False
 
 
 def may_hold_card(events_json: str) -> bool:
     """Whether a batch's JSON text might hold a card number (else scrubbing can be skipped).
 
     Every rrweb event has a 13-digit timestamp, which the card pattern matches; those are
-    passed over (inside a JSON string the quotes around "timestamp" would be escaped), as are
-    digit runs failing the Luhn check. Text that is not plain JSON (packed data) and
-    configured patterns always need the full walk.
+    passed over, as are digit runs failing the Luhn check. Text that is not plain JSON
+    (packed data) and configured patterns always need the full walk.
     """
     start = events_json.lstrip()[:2]
     if start not in ("[{", '{"', "[]") or conf.get("REPLAY_SCRUB_PATTERNS"):
         return True
-    pattern = _DIGIT_RUN_ASCII if events_json.isascii() else _DIGIT_RUN
-    runs = len(pattern.findall(events_json))
-    # Each timestamp run is one of the runs: as many of them as runs, and every run is one.
-    if not runs or runs == len(_TIMESTAMP_RUN.findall(events_json)):
+    data = events_json.encode("utf-8", "surrogatepass")
+    # A digit written as an escape ("\\uff11") is a digit once parsed, beside the digits
+    # written as themselves: only the walk over the parsed events sees that number.
+    if b"\\u" in data and _escapes_digit(data):
+        return True
+    if not events_json.isascii():
+        beyond = data.translate(None, _ASCII_BYTES).decode("utf-8", "surrogatepass")
+        if _DIGIT.search(beyond):
+            return _runs_may_hold_card(events_json)  # digits beyond ASCII: the slow way
+    marked = data.translate(_RUN_BYTES)
+    # Runs of exactly 13 (none longer), as many as the timestamps, are the timestamps.
+    runs = marked.count(_RUN_13)
+    if not runs or (_RUN_14 not in marked and runs == len(_TIMESTAMP_RUN.findall(data))):
         return False
-    for run in pattern.finditer(events_json):
+    return _runs_may_hold_card(events_json)
+
+
+def _runs_may_hold_card(events_json: str) -> bool:
+    """Whether a run of digits in the text, other than a timestamp, is a Luhn-valid number."""
+    for run in _DIGIT_RUN.finditer(events_json):
         start, end = run.span()
         if end - start == 13 and events_json.endswith(_TIMESTAMP, 0, start):
             continue  # the common case: an event's timestamp

@@ -169,6 +169,10 @@ def test_scrub_events_handles_a_deeply_nested_page():
         ('[{"type":3,"data":{"text":"ts \\"timestamp\\":4111111111111111"},"timestamp":1}]', True),
         ('[{"type":3,"data":{"text":"order 1234567890123"},"timestamp":1}]', False),  # not Luhn
         ('["x\\u009c packed bytes"]', True),
+        # A digit sent as an escape completes a card number once parsed ("\uff11" is "１").
+        ('[{"type":3,"data":{"text":"411111111111111\\uff11"},"timestamp":1}]', True),
+        ('[{"type":3,"data":{"text":"411111111111111\\ud835\\udfcf"},"timestamp":1}]', True),
+        ('[{"type":3,"data":{"text":"caf\\u00e9 \\ud83d\\ude00"},"timestamp":1}]', False),
     ],
 )
 def test_only_batches_that_may_hold_a_card_number_are_walked(text, may):
@@ -179,8 +183,16 @@ def test_only_batches_that_may_hold_a_card_number_are_walked(text, may):
 @settings(max_examples=300, deadline=None)
 @given(
     texts=st.lists(
-        st.text(alphabet="0123456789 -x\"':\u0664\u0661", min_size=0, max_size=40)
-        | st.sampled_from(["4111 1111 1111 1111", "4222222222222", '"timestamp":4111111111111111']),
+        st.text(alphabet="0123456789 -x\"':\u0664\u0661\uff11\U0001d7cf\u2013", max_size=40)
+        | st.sampled_from(
+            [
+                "4111 1111 1111 1111",
+                "4222222222222",
+                '"timestamp":4111111111111111',
+                "4\uff11\uff11\uff11 1111 1111 1111",
+                " " * 20,
+            ]
+        ),
         min_size=1,
         max_size=4,
     ),
@@ -190,8 +202,8 @@ def test_only_batches_that_may_hold_a_card_number_are_walked(text, may):
 def test_a_batch_the_prefilter_passes_over_holds_nothing_to_scrub(texts, stamp, ascii_only):
     """may_hold_card may say yes too often, never no where scrubbing would mask something.
 
-    Arabic-Indic digits (U+0661, U+0664) are digits to the card pattern too, in text sent as
-    it is and as JSON escapes.
+    Digits beyond ASCII (Arabic-Indic U+0661 and U+0664, fullwidth U+FF11, mathematical
+    U+1D7CF) are digits to the card pattern too, in text sent as it is and as JSON escapes.
     """
     events = [
         {"type": 3, "data": {"source": 5, "text": text, "id": n}, "timestamp": stamp + n}
