@@ -10,7 +10,9 @@ from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.db.models import Q
 from django.utils import timezone
 
@@ -164,6 +166,23 @@ class _Consumer(AsyncWebsocketConsumer):
     database_sync_to_async, which does that itself around each call, or on threads that keep
     their own connection (dbthreads).
     """
+
+    async def __call__(self, scope, receive, send) -> None:
+        if get_channel_layer(self.channel_layer_alias) is not None:
+            return await super().__call__(scope, receive, send)
+        # With nothing but the socket to listen to, each message is taken as it comes.
+        # Channels' loop (await_many_dispatch) makes a task and waits on it for every
+        # message, two or three turns of the event loop each, while Daphne reads every
+        # socket's data on each turn: in a burst, the frames of fifty sockets piled up in
+        # memory and reached the journal only once the reading was done.
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
+        try:
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
 
     async def dispatch(self, message: dict) -> None:
         handler = getattr(self, get_handler_name(message), None)
