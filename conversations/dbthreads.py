@@ -31,7 +31,9 @@ def connection_drop_if_failed() -> None:
         connection.close_if_unusable_or_obsolete()
 
 
-def _checked(function: Callable) -> Callable:
+def checked(function: Callable) -> Callable:
+    """`function`, on a thread that keeps its connection: dropped if failed, retried if lost."""
+
     def call(*args: Any, **kwargs: Any) -> Any:
         connection_drop_if_failed()
         try:
@@ -52,4 +54,4 @@ def _checked(function: Callable) -> Callable:
 
 def on_thread(function: Callable, executor: ThreadPoolExecutor) -> Callable:
     """`function`, awaitable, run on `executor`'s thread with the connection kept between calls."""
-    return sync_to_async(_checked(function), thread_sensitive=False, executor=executor)
+    return sync_to_async(checked(function), thread_sensitive=False, executor=executor)

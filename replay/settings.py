@@ -301,8 +301,8 @@ for _name in (
     "REPLAY_CONNECTION_BYTES_PER_SECOND",
     "REPLAY_PENDING_MAX_BYTES_PER_SOURCE",
 ):
-    if os.environ.get(_name):
-        globals()[_name] = int(os.environ[_name])
+    if _value := os.environ.get(_name):
+        globals()[_name] = float(_value) if "." in _value else int(_value)
 if os.environ.get("REPLAY_ASSET_ALLOW_HOSTS"):
     REPLAY_ASSET_ALLOW_HOSTS = env_list("REPLAY_ASSET_ALLOW_HOSTS", "")
 if os.environ.get("REPLAY_EMBEDDED_WORKER") is not None:

@@ -205,13 +205,13 @@ async def test_a_flood_of_chat_messages_is_appended_in_groups_not_one_by_one(
     from conversations.ingest import journal
 
     commits = []
-    real = journal.journal_append_async
+    real = journal.journal_append_checked
 
-    async def counting(rows):
+    def counting(rows):
         commits.append(len(rows))
-        await real(rows)
+        real(rows)
 
-    monkeypatch.setattr(journal, "journal_append_async", counting)
+    monkeypatch.setattr(journal, "journal_append_checked", counting)
     uuid = f.new_uuid()
     comm = communicator(key=source.raw_key)
     await comm.connect()

@@ -16,6 +16,8 @@ import asyncio
 import hashlib
 import json
 import re
+import threading
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,7 +26,7 @@ from datetime import datetime
 from django.db import connection, transaction
 
 from conversations import conf
-from conversations.dbthreads import on_thread
+from conversations.dbthreads import checked
 from conversations.ingest.sql import blob_cursor
 from conversations.models import JournalEntry, RejectedFrame
 from conversations.protocol import ProtocolError, parse_frame
@@ -258,8 +260,7 @@ def journal_append(rows: list[tuple]) -> None:
 # runs once more on a new one, and only if that fails too do its connections close with 1011.
 _APPEND_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal-append")
 
-
-journal_append_async = on_thread(journal_append, _APPEND_THREAD)
+journal_append_checked = checked(journal_append)
 
 
 @dataclass(slots=True)
@@ -272,44 +273,78 @@ class JournalWriter:
     """Group commit for one event loop: append() returns once the rows are committed.
 
     Each commit waits for the disk; one transaction per connection's group would let fifty
-    connections each wait their turn. This writer takes whatever groups are queued, from
-    every connection, and appends them in one transaction.
+    connections each wait their turn. The append thread takes whatever groups are queued,
+    from every connection, appends them in one transaction, and goes straight on to the
+    next. It does not wait for the event loop between commits: while Daphne reads a burst,
+    a turn of the loop lasts tens of milliseconds, and commits chained through the loop
+    left the journal nearly empty until the burst was read (workers idle meanwhile).
     """
 
-    def __init__(self) -> None:
-        self.queue: list[_Submission] = []
-        self.task: asyncio.Task | None = None
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.lock = threading.Lock()
+        self.queue: deque[_Submission] = deque()
+        self.draining = False  # the append thread is taking from the queue
         self.appended: list[Callable[[], None]] = []  # told after each commit (workers)
 
     async def append(self, rows: list[tuple]) -> None:
         """Append rows (from one connection, in order); raise DatabaseError if that failed."""
-        future = asyncio.get_running_loop().create_future()
-        self.queue.append(_Submission(rows, future))
-        if self.task is None or self.task.done():
-            self.task = asyncio.ensure_future(self._run())
+        future = self.loop.create_future()
+        with self.lock:
+            self.queue.append(_Submission(rows, future))
+            start, self.draining = not self.draining, True
+        if start:
+            _APPEND_THREAD.submit(self._drain)
         await future
 
-    async def _run(self) -> None:
-        limit = conf.get("REPLAY_FLUSH_MAX_FRAMES") * 5
-        while self.queue:
+    def _take(self, limit: int) -> list[_Submission]:
+        with self.lock:
             taken: list[_Submission] = []
             count = 0
             while self.queue and (not taken or count + len(self.queue[0].rows) <= limit):
-                submission = self.queue.pop(0)
-                taken.append(submission)
-                count += len(submission.rows)
-            try:
-                await journal_append_async([row for s in taken for row in s.rows])
-            except Exception as exc:  # every connection in this transaction hears of it
-                for submission in taken:
-                    if not submission.future.done():
-                        submission.future.set_exception(exc)
-                continue
+                taken.append(self.queue.popleft())
+                count += len(taken[-1].rows)
+            if not taken:
+                self.draining = False
+            return taken
+
+    def _drain(self) -> None:
+        """On the append thread: one transaction after another until the queue is empty."""
+        taken: list[_Submission] = []
+        try:
+            while taken := self._take(conf.get("REPLAY_FLUSH_MAX_FRAMES") * 5):
+                try:
+                    journal_append_checked([row for s in taken for row in s.rows])
+                except Exception as exc:  # every connection in this transaction hears of it
+                    self._tell(taken, exc)
+                else:
+                    self._tell(taken, None)
+                taken = []
+        except BaseException as exc:  # not the database: let no connection wait forever
+            with self.lock:
+                taken += list(self.queue)
+                self.queue.clear()
+                self.draining = False
+            self._tell(taken, exc)
+            raise
+
+    def _tell(self, taken: list[_Submission], error: BaseException | None) -> None:
+        try:
+            self.loop.call_soon_threadsafe(self._settle, taken, error)
+        except RuntimeError:  # the loop is closed: nobody is waiting any more
+            pass
+
+    def _settle(self, taken: list[_Submission], error: BaseException | None) -> None:
+        if error is None:
             for listener in self.appended:
                 listener()
-            for submission in taken:
-                if not submission.future.done():
-                    submission.future.set_result(None)
+        for submission in taken:
+            if submission.future.done():
+                continue  # its connection went away meanwhile
+            if error is None:
+                submission.future.set_result(None)
+            else:
+                submission.future.set_exception(error)
 
 
 _writers: dict[asyncio.AbstractEventLoop, JournalWriter] = {}
@@ -322,5 +357,5 @@ def journal_writer() -> JournalWriter:
     if writer is None:
         for stale in [other for other in _writers if other.is_closed()]:
             del _writers[stale]
-        writer = _writers[loop] = JournalWriter()
+        writer = _writers[loop] = JournalWriter(loop)
     return writer
