@@ -87,6 +87,55 @@ def test_older_summary_never_overwrites_a_newer_one():
     assert conversation.events.filter(event_type="new message").count() == 2
 
 
+def test_a_group_over_several_conversations_adds_up_each_ones_counters_and_spans():
+    """Counters and spans of many conversations are written together; none takes another's."""
+    from conversations.clock import epoch_ms
+
+    a, b, c = f.new_uuid(), f.new_uuid(), f.new_uuid()
+    at = timezone.now()
+
+    def group(*frames: dict) -> None:
+        items = [ingest.item_from_text(f.dumps(fr), received_at=at) for fr in frames]
+        ingest.items_apply(items, source=None)
+
+    page = "https://shop.example/"
+    group(
+        f.new_conversation(a),
+        f.new_conversation(b),
+        f.new_conversation(c),
+        f.rrweb_frame(a, 1, f.rrweb_events(start=f.T0 + 10_000, href=page + "two")),
+        f.message(a, "First"),
+        f.rrweb_frame(b, 0, f.rrweb_events(start=f.T0, count=2, href=page + "b")),
+        f.message(c, "Only chat"),
+    )
+    group(
+        # An earlier batch of a: its page becomes the first, its start the recording's.
+        f.rrweb_frame(a, 0, f.rrweb_events(start=f.T0 - 5_000, href=page + "one")),
+        # A later batch of b: its end widens b's span, its page is not b's first.
+        f.rrweb_frame(b, 1, f.rrweb_events(start=f.T0 + 60_000, count=1, href=page + "b2")),
+        f.message(c, "More chat"),
+        f.message(b, "Hello"),
+    )
+    got = {
+        conversation.uuid: conversation
+        for conversation in Conversation.objects.filter(uuid__in=[a, b, c])
+    }
+    a_row, b_row, c_row = got[a], got[b], got[c]
+    assert (a_row.rrweb_batch_total, a_row.rrweb_event_total, a_row.message_total) == (2, 14, 1)
+    assert (b_row.rrweb_batch_total, b_row.rrweb_event_total, b_row.message_total) == (2, 7, 1)
+    assert (c_row.rrweb_batch_total, c_row.rrweb_event_total, c_row.message_total) == (0, 0, 2)
+    assert (a_row.recording_start_ms, a_row.recording_end_ms) == (f.T0 - 5_000, f.T0 + 10_500)
+    assert (b_row.recording_start_ms, b_row.recording_end_ms) == (f.T0, f.T0 + 60_100)
+    assert (c_row.recording_start_ms, c_row.recording_end_ms) == (None, None)
+    assert (a_row.first_href, a_row.first_href_index) == (page + "one", 0)
+    assert (b_row.first_href, b_row.first_href_index) == (page + "b", 0)
+    assert (c_row.first_href, c_row.first_href_index) == ("", None)
+    # The clock offset is the smallest sample: the latest event against the same arrival.
+    assert a_row.clock_offset_ms == epoch_ms(at) - (f.T0 + 10_500)
+    assert b_row.clock_offset_ms == epoch_ms(at) - (f.T0 + 60_100)
+    assert c_row.clock_offset_ms is None
+
+
 def test_conversation_closed_sets_closed_and_time():
     uuid = f.new_uuid()
     apply(

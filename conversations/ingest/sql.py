@@ -129,8 +129,38 @@ def first_page(ctx: Context, conversation: Conversation, event_index: int, href:
         deltas["page"] = (event_index, href)
 
 
+# The counters ingest adds to (bump), and the spans it widens (extend, first_page).
+_COUNTERS = (
+    "message_total",
+    "event_total",
+    "rrweb_batch_total",
+    "rrweb_event_total",
+    "scrubbed_total",
+    "console_error_total",
+    "network_error_total",
+)
+_SPANS = ("start", "end", "offset", "page")
+# Each span: (column, comparison that makes the new value win, the value's column in VALUES).
+_BY_VALUES = (
+    ("recording_start_ms", ">", "span_start"),
+    ("recording_end_ms", "<", "span_end"),
+    ("clock_offset_ms", ">", "span_offset"),
+)
+
+
 def counters_write(ctx: Context) -> None:
-    """Add up each conversation's counters in one UPDATE each."""
+    """Add up each conversation's counters: one UPDATE for them all on PostgreSQL.
+
+    A worker's round touches dozens of conversations; an UPDATE each cost a statement's
+    round trip, parse and plan (about 0.2 ms of CPU between the worker and the server).
+    """
+    if (
+        connection.vendor == "postgresql"
+        and len(ctx.deltas) > 1
+        and all(name in _COUNTERS or name in _SPANS for d in ctx.deltas.values() for name in d)
+    ):
+        _counters_write_all(ctx)
+        return
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     for pk, deltas in ctx.deltas.items():
         sets = ["updated_at = %s"]
@@ -170,3 +200,40 @@ def counters_write(ctx: Context) -> None:
             cursor.execute(
                 f"UPDATE {table(Conversation)} SET {', '.join(sets)} WHERE id = %s", [*params, pk]
             )
+
+
+def _counters_write_all(ctx: Context) -> None:
+    """counters_write as one UPDATE ... FROM (VALUES ...) for every conversation."""
+    params: list = [connection.ops.adapt_datetimefield_value(timezone.now())]
+    rows = []
+    for pk in sorted(ctx.deltas):
+        deltas = ctx.deltas[pk]
+        page = deltas.get("page") or (None, None)
+        values = [pk, *(deltas.get(name, 0) for name in _COUNTERS)]
+        values += [deltas.get("start"), deltas.get("end"), deltas.get("offset"), *page]
+        casts = ["bigint"] * (len(values) - 1) + ["text"]
+        rows.append("(" + ", ".join(f"%s::{cast}" for cast in casts) + ")")
+        params += values
+    names = ["id", *_COUNTERS, *(value for _, _, value in _BY_VALUES), "page_index", "page_href"]
+    sets = ["updated_at = %s"]
+    sets += [f"{name} = c.{name} + v.{name}" for name in _COUNTERS]
+    for column, wins, value in _BY_VALUES:
+        sets.append(
+            f"{column} = CASE WHEN v.{value} IS NOT NULL AND (c.{column} IS NULL "
+            f"OR c.{column} {wins} v.{value}) THEN v.{value} ELSE c.{column} END"
+        )
+    # Batches come in any order: the page of the lowest event_index wins.
+    earlier = (
+        "v.page_index IS NOT NULL "
+        "AND (c.first_href_index IS NULL OR c.first_href_index > v.page_index)"
+    )
+    sets.append(f"first_href = CASE WHEN {earlier} THEN v.page_href ELSE c.first_href END")
+    sets.append(
+        f"first_href_index = CASE WHEN {earlier} THEN v.page_index ELSE c.first_href_index END"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table(Conversation)} AS c SET {', '.join(sets)} "
+            f"FROM (VALUES {', '.join(rows)}) AS v({', '.join(names)}) WHERE c.id = v.id",
+            params,
+        )
