@@ -129,7 +129,7 @@ def first_page(ctx: Context, conversation: Conversation, event_index: int, href:
         deltas["page"] = (event_index, href)
 
 
-# The counters ingest adds to (bump), and the spans it widens (extend, first_page).
+# The counters ingest adds to (bump).
 _COUNTERS = (
     "message_total",
     "event_total",
@@ -139,13 +139,33 @@ _COUNTERS = (
     "console_error_total",
     "network_error_total",
 )
-_SPANS = ("start", "end", "offset", "page")
-# Each span: (column, comparison that makes the new value win, the value's column in VALUES).
-_BY_VALUES = (
-    ("recording_start_ms", ">", "span_start"),
-    ("recording_end_ms", "<", "span_end"),
-    ("clock_offset_ms", ">", "span_offset"),
-)
+# The spans it widens (extend): the column, and the comparison by which a new value wins.
+_SPANS = {
+    "start": ("recording_start_ms", ">"),
+    "end": ("recording_end_ms", "<"),
+    "offset": ("clock_offset_ms", ">"),
+}
+
+
+def _span_set(column: str, wins: str, value: str, old: str = "") -> str:
+    """SET `column` to `value` where that widens it (`old`: how the current row is named)."""
+    current = f"{old}{column}"
+    return (
+        f"{column} = CASE WHEN {value} IS NOT NULL AND ({current} IS NULL "
+        f"OR {current} {wins} {value}) THEN {value} ELSE {current} END"
+    )
+
+
+def _page_sets(index: str, href: str, old: str = "") -> list[str]:
+    """SET the first page where `index` is earlier: batches come in any order."""
+    earlier = (
+        f"{index} IS NOT NULL AND ({old}first_href_index IS NULL "
+        f"OR {old}first_href_index > {index})"
+    )
+    return [
+        f"first_href = CASE WHEN {earlier} THEN {href} ELSE {old}first_href END",
+        f"first_href_index = CASE WHEN {earlier} THEN {index} ELSE {old}first_href_index END",
+    ]
 
 
 def counters_write(ctx: Context) -> None:
@@ -154,10 +174,11 @@ def counters_write(ctx: Context) -> None:
     A worker's round touches dozens of conversations; an UPDATE each cost a statement's
     round trip, parse and plan (about 0.2 ms of CPU between the worker and the server).
     """
+    known = {*_COUNTERS, *_SPANS, "page"}
     if (
         connection.vendor == "postgresql"
         and len(ctx.deltas) > 1
-        and all(name in _COUNTERS or name in _SPANS for d in ctx.deltas.values() for name in d)
+        and all(name in known for deltas in ctx.deltas.values() for name in deltas)
     ):
         _counters_write_all(ctx)
         return
@@ -166,32 +187,13 @@ def counters_write(ctx: Context) -> None:
         sets = ["updated_at = %s"]
         params: list = [now]
         for name, amount in deltas.items():
-            if name == "start":
-                sets.append(
-                    "recording_start_ms = CASE WHEN recording_start_ms IS NULL "
-                    "OR recording_start_ms > %s THEN %s ELSE recording_start_ms END"
-                )
-                params += [amount, amount]
-            elif name == "end":
-                sets.append(
-                    "recording_end_ms = CASE WHEN recording_end_ms IS NULL "
-                    "OR recording_end_ms < %s THEN %s ELSE recording_end_ms END"
-                )
-                params += [amount, amount]
+            if name in _SPANS:
+                sets.append(_span_set(*_SPANS[name], "%s"))
+                params += [amount] * 3
             elif name == "page":
-                # Batches come in any order: the page of the lowest event_index wins.
-                earlier = "first_href_index IS NULL OR first_href_index > %s"
-                sets.append(f"first_href = CASE WHEN {earlier} THEN %s ELSE first_href END")
-                sets.append(
-                    f"first_href_index = CASE WHEN {earlier} THEN %s ELSE first_href_index END"
-                )
-                params += [amount[0], amount[1], amount[0], amount[0]]
-            elif name == "offset":
-                sets.append(
-                    "clock_offset_ms = CASE WHEN clock_offset_ms IS NULL "
-                    "OR clock_offset_ms > %s THEN %s ELSE clock_offset_ms END"
-                )
-                params += [amount, amount]
+                sets += _page_sets("%s", "%s")
+                index, href = amount
+                params += [index, index, href, index, index, index]
             else:
                 column = connection.ops.quote_name(name)
                 sets.append(f"{column} = {column} + %s")
@@ -208,29 +210,17 @@ def _counters_write_all(ctx: Context) -> None:
     rows = []
     for pk in sorted(ctx.deltas):
         deltas = ctx.deltas[pk]
-        page = deltas.get("page") or (None, None)
         values = [pk, *(deltas.get(name, 0) for name in _COUNTERS)]
-        values += [deltas.get("start"), deltas.get("end"), deltas.get("offset"), *page]
+        values += [deltas.get(name) for name in _SPANS]
+        values += deltas.get("page") or (None, None)
         casts = ["bigint"] * (len(values) - 1) + ["text"]
         rows.append("(" + ", ".join(f"%s::{cast}" for cast in casts) + ")")
         params += values
-    names = ["id", *_COUNTERS, *(value for _, _, value in _BY_VALUES), "page_index", "page_href"]
+    names = ["id", *_COUNTERS, *(f"span_{name}" for name in _SPANS), "page_index", "page_href"]
     sets = ["updated_at = %s"]
     sets += [f"{name} = c.{name} + v.{name}" for name in _COUNTERS]
-    for column, wins, value in _BY_VALUES:
-        sets.append(
-            f"{column} = CASE WHEN v.{value} IS NOT NULL AND (c.{column} IS NULL "
-            f"OR c.{column} {wins} v.{value}) THEN v.{value} ELSE c.{column} END"
-        )
-    # Batches come in any order: the page of the lowest event_index wins.
-    earlier = (
-        "v.page_index IS NOT NULL "
-        "AND (c.first_href_index IS NULL OR c.first_href_index > v.page_index)"
-    )
-    sets.append(f"first_href = CASE WHEN {earlier} THEN v.page_href ELSE c.first_href END")
-    sets.append(
-        f"first_href_index = CASE WHEN {earlier} THEN v.page_index ELSE c.first_href_index END"
-    )
+    sets += [_span_set(*_SPANS[name], f"v.span_{name}", "c.") for name in _SPANS]
+    sets += _page_sets("v.page_index", "v.page_href", "c.")
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {table(Conversation)} AS c SET {', '.join(sets)} "
