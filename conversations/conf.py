@@ -10,6 +10,8 @@ DEFAULTS: dict[str, Any] = {
     "REPLAY_MAX_FRAME_BYTES": 1024 * 1024,
     # Above this, the server (replay/serve.py sets Daphne's limit to it) closes with 1009.
     "REPLAY_HARD_MAX_FRAME_BYTES": 16 * 1024 * 1024,
+    # A socket is no longer read while this much of it waits for the application (replay/serve.py).
+    "REPLAY_SOCKET_QUEUE_BYTES": 8 * 1024 * 1024,
     # How much of a rejected frame's text is kept.
     "REPLAY_REJECTED_KEEP_BYTES": 1024 * 1024,
     # Incomplete multi-part rrweb batches: seconds before they expire, and bounds.

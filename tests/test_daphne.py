@@ -2,14 +2,17 @@
 
 import asyncio
 import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from conversations.models import Conversation, RRWebBatch
+from conversations.models import Conversation, Message, RRWebBatch
 from tests import factories as f
-from tests.conftest import journal_applied
+from tests.conftest import database_url_for_subprocess, journal_applied, running_daphne
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -83,3 +86,68 @@ async def test_parts_of_one_batch_over_two_connections_are_joined(daphne_server,
         ).count(), conversation.rrweb_event_total
 
     assert await asyncio.to_thread(stored) == (1, len(events))
+
+
+@contextmanager
+def journal_held() -> Iterator[None]:
+    """No journal append can commit meanwhile, as while the database is stalled or locked."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        import psycopg
+
+        with psycopg.connect(database_url_for_subprocess()) as held:
+            held.execute("LOCK TABLE conversations_journalentry IN EXCLUSIVE MODE")
+            yield
+            held.rollback()
+        return
+    held = sqlite3.connect(connection.settings_dict["NAME"], isolation_level=None)
+    held.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        held.execute("ROLLBACK")
+        held.close()
+
+
+def _resident_mib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) // 1024 for line in status if line.startswith("VmRSS"))
+
+
+async def test_a_fast_client_waits_in_its_own_buffers_while_frames_cannot_be_stored(source):
+    """While appends cannot commit, the socket is not read: the server's memory stays put.
+
+    Daphne reads a socket as fast as data comes; without flow control one client pushed a
+    gigabyte into the server in five seconds of a locked journal. Once appends commit again,
+    every frame sent is stored.
+    """
+    uuid = f.new_uuid()
+    body = "Is the blue kettle in stock? " * 1000  # 29 KB a frame
+    with running_daphne() as server:
+        url = f"ws://{server.address}/ws/ingest/?key={source.raw_key}"
+        async with connect(url, max_size=None, compression=None) as ws:
+            await ws.send(f.dumps(f.new_conversation(uuid)))
+            assert await _ping(ws) == {"type": "ping"}
+            before = _resident_mib(server.process.pid)
+            sent = count = 0
+            with journal_held():
+                loop = asyncio.get_running_loop()
+                held_until = loop.time() + 3
+                while loop.time() < held_until:
+                    frame = f.dumps(f.message(uuid, f"{count} {body}"))
+                    # Blocks once the server stops reading: let the lock go regardless.
+                    try:
+                        await asyncio.wait_for(ws.send(frame), held_until - loop.time() + 0.5)
+                    except TimeoutError:
+                        break
+                    sent += len(frame)
+                    count += 1
+                grown = _resident_mib(server.process.pid) - before
+            # Without flow control: hundreds of MB in those 3 s, all of it in the server.
+            assert sent < 100 * 2**20, sent
+            assert grown < 150, grown
+            assert await _ping(ws) == {"type": "ping"}
+        await asyncio.to_thread(journal_applied)  # by the server's own worker
+    stored = await asyncio.to_thread(Message.objects.filter(conversation__uuid=uuid).count)
+    assert stored >= count > 100
