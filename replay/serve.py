@@ -47,6 +47,8 @@ class FlowControlledWebSocketProtocol(WebSocketProtocol):
         from conversations import conf
 
         limit = conf.get("REPLAY_SOCKET_QUEUE_BYTES") * share
+        # Daphne hands the application this asyncio.Queue's get(), so its items are read
+        # here from the queue's own deque: a few hundred at most, only while it is this full.
         return sum(_message_size(message) for message in queue._queue) >= limit
 
     def onMessage(self, payload, isBinary):  # noqa: N802, N803 (autobahn's names)
