@@ -24,6 +24,8 @@ import daphne.server
 from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 from twisted.internet import reactor
 
+from conversations import conf
+
 # How often a paused socket looks whether its queue has been taken down (seconds).
 _RESUME_POLL = 0.005
 _QUEUE_MAX_MESSAGES = 1000
@@ -40,15 +42,13 @@ class FlowControlledWebSocketProtocol(WebSocketProtocol):
 
     def _queue_full(self, share: float) -> bool:
         queue = getattr(self, "application_queue", None)
-        if queue is None or queue.qsize() < 16:
+        if queue is None or queue.empty():
             return False  # the common case: the application keeps up
         if queue.qsize() >= _QUEUE_MAX_MESSAGES * share:
             return True
-        from conversations import conf
-
         limit = conf.get("REPLAY_SOCKET_QUEUE_BYTES") * share
         # Daphne hands the application this asyncio.Queue's get(), so its items are read
-        # here from the queue's own deque: a few hundred at most, only while it is this full.
+        # here from the queue's own deque: fewer than _QUEUE_MAX_MESSAGES of them.
         return sum(_message_size(message) for message in queue._queue) >= limit
 
     def onMessage(self, payload, isBinary):  # noqa: N802, N803 (autobahn's names)
@@ -86,8 +86,6 @@ class ClosingWebSocketFactory(WebSocketFactory):
 def daphne_arguments(args: list[str]) -> list[str]:
     """`args` with the message and frame limits added, unless they are given."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "replay.settings")
-    from conversations import conf
-
     hard_cap = str(conf.get("REPLAY_HARD_MAX_FRAME_BYTES"))
     extra = []
     if not any(a.startswith("--websocket-max-message-size") for a in args):
